@@ -1,0 +1,369 @@
+"""The `keyturn` command: the server and the operator's commands (CONTRACT.md).
+
+Exit status: 0 on success (also when a revoke matched nothing), 2 for usage
+errors (argparse), 1 otherwise with the reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from keyturn import __version__, admin
+from keyturn.config import ConfigError, Settings, load_settings, master_secret
+from keyturn.oauth import policy
+from keyturn.oauth.context import Context
+from keyturn.oauth.issue import iso_timestamp
+from keyturn.runtime import open_admin_store, open_context
+from keyturn.store.base import StoreUnavailable
+
+Command = Callable[[argparse.Namespace, Context], Awaitable[Any]]
+
+SERVE_OPTIONS = ("host", "port", "workers", "database", "issuer", "data_dir")
+
+
+def _emit(args: argparse.Namespace, payload: Any, human: str) -> None:
+    print(json.dumps(payload) if getattr(args, "json", False) else human)
+
+
+# -- serve -------------------------------------------------------------------
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    options = {name: getattr(args, name) for name in SERVE_OPTIONS}
+    settings = load_settings(options)
+    # Workers are separate processes that read their settings from the
+    # environment, so hand the command-line options down that way.
+    for name, value in options.items():
+        if value is not None:
+            os.environ[f"KEYTURN_{name.upper()}"] = str(value)
+    master_secret(settings)  # create it once, before workers race for it
+    asyncio.run(_prepare(settings))
+    print(f"keyturn {__version__} issuer {settings.issuer_url}", flush=True)
+    uvicorn.run(
+        "keyturn.http.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_level=settings.log_level,
+        access_log=False,
+        server_header=False,
+    )
+    return 0
+
+
+async def _prepare(settings: Settings) -> None:
+    """Migrate and create the first keys once, before any worker starts."""
+    store = await open_admin_store(settings)
+    try:
+        await open_context(settings, store=store)
+    finally:
+        await store.close()
+
+
+# -- admin commands ----------------------------------------------------------
+
+
+async def cmd_migrate(args: argparse.Namespace, ctx: Context) -> None:
+    # open_admin_store has already migrated; report the ledger.
+    _emit(args, {"status": "migrated"}, "schema is up to date")
+
+
+async def cmd_gc(args: argparse.Namespace, ctx: Context) -> None:
+    from keyturn.http.app import collect_garbage
+
+    counts = await collect_garbage(ctx)
+    _emit(args, counts, f"purged {counts['grants']} grants and {counts['events']} events")
+
+
+async def cmd_client_create(args: argparse.Namespace, ctx: Context) -> None:
+    spec = admin.ClientSpec(
+        name=args.name,
+        public=args.public,
+        redirect_uris=tuple(args.redirect_uri or ()),
+        scope=args.scope or "",
+        grant_types=tuple(args.grant_type or policy.DEFAULT_GRANT_TYPES),
+        access_ttl=args.access_ttl or policy.ACCESS_TTL,
+        refresh_ttl=args.refresh_ttl or policy.REFRESH_TTL,
+        rotation=not args.no_rotation,
+        grace_seconds=policy.GRACE_SECONDS if args.grace is None else args.grace,
+        idle_ttl=args.idle_ttl,
+        always_refresh=args.always_refresh,
+        rate_limit=args.rate_limit,
+    )
+    client, secret = await admin.create_client(ctx, spec)
+    payload = {"client_id": client.client_id}
+    if secret is not None:
+        payload["client_secret"] = secret
+    human = f"client_id={client.client_id}" + (f" client_secret={secret}" if secret else "")
+    _emit(args, payload, human)
+
+
+async def cmd_client_rotate(args: argparse.Namespace, ctx: Context) -> None:
+    secret = await admin.rotate_client_secret(ctx, args.client_id, revoke_tokens=args.revoke_tokens)
+    payload = {"client_id": args.client_id, "client_secret": secret}
+    _emit(args, payload, f"client_id={args.client_id} client_secret={secret}")
+
+
+async def cmd_client_disable(args: argparse.Namespace, ctx: Context) -> None:
+    await admin.disable_client(ctx, args.client_id)
+    _emit(args, {"client_id": args.client_id, "disabled": True}, f"disabled {args.client_id}")
+
+
+async def cmd_client_list(args: argparse.Namespace, ctx: Context) -> None:
+    clients = await ctx.store.list_clients()
+    lines = [
+        f"{c.client_id}  {c.name}  {'public' if c.is_public else 'confidential'}"
+        f"{'  disabled' if c.disabled else ''}"
+        for c in clients
+    ]
+    _emit(args, [admin.client_json(c) for c in clients], "\n".join(lines) or "no clients")
+
+
+def _read_password(args: argparse.Namespace) -> str | None:
+    if not args.password_stdin:
+        return None
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+async def cmd_user_create(args: argparse.Namespace, ctx: Context) -> None:
+    user = await admin.create_user(ctx, args.email, _read_password(args))
+    _emit(args, {"user_id": user.user_id, "email": user.email}, f"user_id={user.user_id}")
+
+
+async def cmd_user_enhanced(args: argparse.Namespace, ctx: Context) -> None:
+    enabled = args.state == "on"
+    revoked = await admin.set_enhanced_security(ctx, args.email, enabled)
+    payload = {"email": args.email, "enhanced_security": enabled, "grants_revoked": revoked}
+    _emit(args, payload, f"enhanced security {args.state}; {revoked} grants revoked")
+
+
+async def cmd_user_claim(args: argparse.Namespace, ctx: Context) -> None:
+    password = _read_password(args) or ""
+    user = await admin.claim_user(ctx, args.email, password)
+    _emit(args, {"user_id": user.user_id, "claimed": True}, f"{user.email} claimed")
+
+
+async def cmd_grant_list(args: argparse.Namespace, ctx: Context) -> None:
+    grants = await admin.list_grants(
+        ctx, email=args.user, client_id=args.client, include_inactive=args.all
+    )
+    lines = [
+        f"{g.grant_id.hex()}  client={g.client_id}  user={g.user_id or '-'}  scope={g.scope!r}"
+        f"  last_used={iso_timestamp(g.last_used_at)}"
+        + (f"  revoked={g.revoked_reason}" if g.revoked_at else "")
+        for g in grants
+    ]
+    _emit(args, [admin.grant_json(g) for g in grants], "\n".join(lines) or "no grants")
+
+
+async def cmd_grant_revoke(args: argparse.Namespace, ctx: Context) -> None:
+    count = await admin.revoke_grants(
+        ctx, grant_id=args.grant, email=args.user, client_id=args.client, reason=args.reason
+    )
+    _emit(args, {"revoked": count}, f"revoked {count} grants")
+
+
+async def cmd_keys_rotate(args: argparse.Namespace, ctx: Context) -> None:
+    kid = await admin.rotate_keys(ctx, master_secret(args.settings))
+    _emit(args, {"kid": kid}, f"new current MAC key {kid}; older keys verify until retired")
+
+
+async def cmd_keys_list(args: argparse.Namespace, ctx: Context) -> None:
+    keys = await ctx.store.list_keys()
+    live = [k.kid for k in keys if k.retired_at is None and k.kind == "mac"]
+    current = max(live) if live else None
+    rows = [
+        {
+            "kid": k.kid,
+            "kind": k.kind,
+            "created_at": iso_timestamp(k.created_at),
+            "retired_at": None if k.retired_at is None else iso_timestamp(k.retired_at),
+            "current": k.kid == current,
+        }
+        for k in keys
+    ]
+    lines = [
+        f"{r['kid']}  {r['kind']}  created={r['created_at']}"
+        + ("  current" if r["current"] else "")
+        + (f"  retired={r['retired_at']}" if r["retired_at"] else "")
+        for r in rows
+    ]
+    _emit(args, rows, "\n".join(lines))
+
+
+async def cmd_keys_retire(args: argparse.Namespace, ctx: Context) -> None:
+    await admin.retire_key(ctx, args.kid)
+    _emit(args, {"kid": args.kid, "retired": True}, f"retired key {args.kid}")
+
+
+async def cmd_events(args: argparse.Namespace, ctx: Context) -> None:
+    after = 0
+    while True:
+        events = await ctx.store.list_events(after_id=after, limit=500)
+        for event in events:
+            shaped = admin.event_json(event)
+            if args.json:
+                print(json.dumps(shaped), flush=True)
+            else:
+                print(
+                    f"{shaped['at']}  {event.kind}  client={event.client_id or '-'}"
+                    f"  user={event.user_id or '-'}  {json.dumps(event.detail)}",
+                    flush=True,
+                )
+            after = event.event_id
+        if not args.follow:
+            return
+        if len(events) < 500:
+            await asyncio.sleep(1.0)
+
+
+# -- parser ------------------------------------------------------------------
+
+
+def _store_options() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--database", help="database URL (default: SQLite in the data dir)")
+    parent.add_argument("--data-dir", help="data directory (default ./.keyturn)")
+    parent.add_argument("--json", action="store_true", help="print JSON")
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="keyturn", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"keyturn {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    store = _store_options()
+
+    serve_parser = commands.add_parser("serve", help="run the authorization server")
+    serve_parser.add_argument("--host")
+    serve_parser.add_argument("--port", type=int)
+    serve_parser.add_argument("--workers", type=int)
+    serve_parser.add_argument("--database")
+    serve_parser.add_argument("--issuer")
+    serve_parser.add_argument("--data-dir")
+
+    commands.add_parser("migrate", parents=[store], help="apply database migrations")
+    commands.add_parser("gc", parents=[store], help="purge expired and revoked rows")
+    events = commands.add_parser("events", parents=[store], help="show security events")
+    events.add_argument("--follow", action="store_true")
+
+    client = commands.add_parser("client", help="manage clients").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    create = client.add_parser("create", parents=[store])
+    create.add_argument("--name", required=True)
+    create.add_argument("--public", action="store_true")
+    create.add_argument("--redirect-uri", action="append")
+    create.add_argument("--scope")
+    create.add_argument("--grant-type", action="append", choices=policy.KNOWN_GRANT_TYPES)
+    create.add_argument("--access-ttl", type=int, metavar="SECONDS")
+    create.add_argument("--refresh-ttl", type=int, metavar="SECONDS")
+    create.add_argument("--idle-ttl", type=int, metavar="SECONDS")
+    create.add_argument("--grace", type=int, metavar="SECONDS", help="refresh retry window")
+    create.add_argument("--no-rotation", action="store_true")
+    create.add_argument(
+        "--always-refresh", action="store_true", help="issue refresh tokens without offline_access"
+    )
+    create.add_argument("--rate-limit", type=int, metavar="PER_MINUTE")
+    rotate = client.add_parser("rotate-secret", parents=[store])
+    rotate.add_argument("client_id")
+    rotate.add_argument("--revoke-tokens", action="store_true")
+    client.add_parser("disable", parents=[store]).add_argument("client_id")
+    client.add_parser("list", parents=[store])
+
+    user = commands.add_parser("user", help="manage users").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    user_create = user.add_parser("create", parents=[store])
+    user_create.add_argument("--email", required=True)
+    user_create.add_argument("--password-stdin", action="store_true")
+    enhanced = user.add_parser("enhanced-security", parents=[store])
+    enhanced.add_argument("email")
+    enhanced.add_argument("state", choices=("on", "off"))
+    claim = user.add_parser("claim", parents=[store])
+    claim.add_argument("email")
+    claim.add_argument("--password-stdin", action="store_true", required=True)
+
+    grant = commands.add_parser("grant", help="list and revoke grants").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    grant_list = grant.add_parser("list", parents=[store])
+    grant_list.add_argument("--user", metavar="EMAIL")
+    grant_list.add_argument("--client", metavar="CLIENT_ID")
+    grant_list.add_argument("--all", action="store_true", help="include revoked and expired")
+    revoke = grant.add_parser("revoke", parents=[store])
+    revoke.add_argument("--grant", metavar="ID")
+    revoke.add_argument("--user", metavar="EMAIL")
+    revoke.add_argument("--client", metavar="CLIENT_ID")
+    revoke.add_argument("--reason")
+
+    keys = commands.add_parser("keys", help="server keys").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    keys.add_parser("rotate", parents=[store])
+    keys.add_parser("list", parents=[store])
+    keys.add_parser("retire", parents=[store]).add_argument("kid", type=int)
+    return parser
+
+
+COMMANDS: dict[tuple[str, str | None], Command] = {
+    ("migrate", None): cmd_migrate,
+    ("gc", None): cmd_gc,
+    ("events", None): cmd_events,
+    ("client", "create"): cmd_client_create,
+    ("client", "rotate-secret"): cmd_client_rotate,
+    ("client", "disable"): cmd_client_disable,
+    ("client", "list"): cmd_client_list,
+    ("user", "create"): cmd_user_create,
+    ("user", "enhanced-security"): cmd_user_enhanced,
+    ("user", "claim"): cmd_user_claim,
+    ("grant", "list"): cmd_grant_list,
+    ("grant", "revoke"): cmd_grant_revoke,
+    ("keys", "rotate"): cmd_keys_rotate,
+    ("keys", "list"): cmd_keys_list,
+    ("keys", "retire"): cmd_keys_retire,
+}
+
+
+async def _run_admin(command: Command, args: argparse.Namespace) -> None:
+    store = await open_admin_store(args.settings)
+    try:
+        ctx = await open_context(args.settings, store=store)
+        await command(args, ctx)
+    finally:
+        await store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "grant" and args.action == "revoke":
+        chosen = [args.grant is not None, args.user is not None]
+        if sum(chosen) > 1 or not (any(chosen) or args.client):
+            parser.error(
+                "grant revoke takes --grant ID, or --user EMAIL [--client ID], or --client ID"
+            )
+    try:
+        if args.command == "serve":
+            return serve(args)
+        args.settings = load_settings({"database": args.database, "data_dir": args.data_dir})
+        command = COMMANDS[(args.command, getattr(args, "action", None))]
+        asyncio.run(_run_admin(command, args))
+    except (ConfigError, admin.AdminError, StoreUnavailable, ValueError) as exc:
+        print(f"keyturn: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0

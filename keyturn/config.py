@@ -1,0 +1,139 @@
+"""Settings, read from command-line options and `KEYTURN_*` environment variables.
+
+Every option `--some-option` also reads `KEYTURN_SOME_OPTION` (CONTRACT.md).
+Unknown `KEYTURN_*` variables are refused at start-up: a typo should not
+silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from keyturn.oauth.secrets import MIN_SECRET_LENGTH
+
+
+class Secret:
+    """A string whose repr never shows it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    database: str | None = None
+    issuer: str | None = None
+    data_dir: str = ".keyturn"
+    secret_key: Secret | None = None
+    redis: str | None = None
+    pool_size: int = 10
+    log_level: str = "warning"
+    gc_interval: int = 300
+    refresh_token_rate: int = 300
+
+    @property
+    def database_url(self) -> str:
+        if self.database:
+            return self.database
+        return f"sqlite:///{Path(self.data_dir) / 'keyturn.db'}"
+
+    @property
+    def issuer_url(self) -> str:
+        return (self.issuer or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url.startswith("sqlite:")
+
+
+_ENV_PREFIX = "KEYTURN_"
+# Variables of the test suite and the client SDK share the prefix.
+_FOREIGN_PREFIXES = ("KEYTURN_TEST_", "KEYTURN_CLIENT_")
+_INT_FIELDS = {f.name for f in fields(Settings) if f.type in ("int", int)}
+
+
+def load_settings(
+    options: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Command-line options win over the environment, which wins over defaults."""
+    environ = os.environ if environ is None else environ
+    known = {f.name for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    for key, raw in environ.items():
+        if not key.startswith(_ENV_PREFIX) or key.startswith(_FOREIGN_PREFIXES):
+            continue
+        name = key.removeprefix(_ENV_PREFIX).lower()
+        if name not in known:
+            raise ConfigError(f"unknown setting {key}; known: {sorted(known)}")
+        values[name] = raw
+    for name, value in (options or {}).items():
+        if value is not None and name in known:
+            values[name] = value
+    for name in _INT_FIELDS & values.keys():
+        try:
+            values[name] = int(values[name])
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, not {values[name]!r}") from None
+    if isinstance(values.get("secret_key"), str):
+        values["secret_key"] = Secret(values["secret_key"])
+    settings = Settings(**values)
+    _check(settings)
+    return settings
+
+
+def _check(settings: Settings) -> None:
+    if settings.secret_key is not None and len(settings.secret_key.reveal()) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"KEYTURN_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters")
+    if not 0 < settings.port < 65536:
+        raise ConfigError(f"port {settings.port} is out of range")
+    if settings.workers < 1 or settings.pool_size < 1:
+        raise ConfigError("workers and pool_size must be at least 1")
+    url = settings.database_url
+    if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ConfigError(f"unsupported database URL {url!r}: use sqlite:///… or postgresql://…")
+
+
+def master_secret(settings: Settings) -> str:
+    """KEYTURN_SECRET_KEY, or one generated into the data directory with mode 0600."""
+    if settings.secret_key is not None:
+        return settings.secret_key.reveal()
+    path = Path(settings.data_dir) / "secret_key"
+    if path.exists():
+        value = path.read_text().strip()
+        if len(value) < MIN_SECRET_LENGTH:
+            raise ConfigError(f"{path} holds a secret shorter than {MIN_SECRET_LENGTH} characters")
+        return value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write a private temporary file, then link it into place: link() fails if
+    # another worker won the race, and nobody ever reads a half-written file.
+    temporary = path.with_name(f".secret_key.{os.getpid()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48) + "\n")
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        pass
+    finally:
+        temporary.unlink()
+    return master_secret(settings)

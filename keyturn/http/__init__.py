@@ -1,0 +1,1 @@
+"""The HTTP layer: parse, authenticate the client, call the core, render."""

@@ -1,0 +1,186 @@
+"""The ASGI application: routing, lifespan and error rendering.
+
+`create_app()` is the factory uvicorn calls in each worker; settings come
+from the environment so every worker process builds the same app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import sqlite3
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from keyturn.config import Settings, load_settings
+from keyturn.http.asgi import (
+    BodyTooLarge,
+    Receive,
+    Request,
+    Response,
+    Scope,
+    Send,
+    json_response,
+    read_request,
+    send_response,
+)
+from keyturn.http.errors import internal_error_response, oauth_error_response
+from keyturn.http.introspect import introspect_endpoint
+from keyturn.http.revoke import revoke_endpoint
+from keyturn.http.signup import signup_endpoint
+from keyturn.http.token import token_endpoint
+from keyturn.oauth.context import Context
+from keyturn.oauth.discovery import server_metadata
+from keyturn.oauth.errors import InvalidRequest, OAuthError
+from keyturn.runtime import open_context
+from keyturn.store.base import StoreUnavailable
+
+log = logging.getLogger("keyturn")
+
+Handler = Callable[[Request, Context], Awaitable[Response]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    methods: frozenset[str]
+    handler: Handler
+
+
+async def healthz(_request: Request, _ctx: Context) -> Response:
+    return json_response({"status": "ok"}, no_store=False)
+
+
+def _unavailable(exc: BaseException) -> bool:
+    """Failures of the database itself, as opposed to bugs."""
+    if isinstance(exc, StoreUnavailable | OSError | sqlite3.OperationalError):
+        return True
+    module = type(exc).__module__
+    return module.startswith("asyncpg") and not module.startswith("asyncpg.exceptions._base")
+
+
+class KeyturnApp:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.ctx: Context | None = None
+        metadata = server_metadata(settings.issuer_url)
+        discovery = json_response(metadata, no_store=False)
+
+        async def discovery_endpoint(_request: Request, _ctx: Context) -> Response:
+            return discovery
+
+        post = frozenset({"POST"})
+        get = frozenset({"GET", "HEAD"})
+        self.routes: dict[str, Route] = {
+            "/oauth/token": Route(post, token_endpoint),
+            "/oauth/revoke": Route(post, revoke_endpoint),
+            "/oauth/introspect": Route(post, introspect_endpoint),
+            "/v1/user/signup/registration_code": Route(post, signup_endpoint),
+            "/.well-known/oauth-authorization-server": Route(get, discovery_endpoint),
+            "/.well-known/openid-configuration": Route(get, discovery_endpoint),
+            "/healthz": Route(get, healthz),
+        }
+        self._background: list[asyncio.Task[None]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await send_response(send, await self._respond(scope, receive))
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _respond(self, scope: Scope, receive: Receive) -> Response:
+        route = self.routes.get(scope["path"])
+        if route is None:
+            return json_response({"error": "not_found"}, 404, no_store=False)
+        if scope["method"] not in route.methods:
+            allow = ", ".join(sorted(route.methods))
+            return json_response(
+                {"error": "invalid_request", "error_description": "Method not allowed."},
+                405,
+                headers={"Allow": allow},
+            )
+        assert self.ctx is not None, "lifespan start did not run"
+        try:
+            request = await read_request(scope, receive)
+            return await route.handler(request, self.ctx)
+        except OAuthError as error:
+            return oauth_error_response(error)
+        except BodyTooLarge:
+            response = oauth_error_response(InvalidRequest("The request body is too large."))
+            response.status = 413
+            return response
+        except Exception as exc:
+            return internal_error_response(exc, unavailable=_unavailable(exc))
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def startup(self) -> None:
+        self.ctx = await open_context(self.settings)
+        self._background.append(asyncio.create_task(self._collect_garbage()))
+        self._background.append(asyncio.create_task(self._reload_keys()))
+
+    async def shutdown(self) -> None:
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.ctx is not None:
+            await self.ctx.store.close()
+
+    async def _collect_garbage(self) -> None:
+        """Purge expired and revoked grants and old events in bounded batches."""
+        assert self.ctx is not None
+        interval = self.settings.gc_interval
+        while True:
+            # Jitter so that many workers do not all purge at the same moment.
+            await asyncio.sleep(interval * random.uniform(0.5, 1.5))
+            try:
+                await collect_garbage(self.ctx)
+            except Exception:
+                log.exception("background purge failed; will retry")
+
+    async def _reload_keys(self) -> None:
+        """Pick up keys rotated by another instance or `keyturn keys rotate`."""
+        assert self.ctx is not None
+        while True:
+            await asyncio.sleep(60 * random.uniform(0.8, 1.2))
+            try:
+                await self.ctx.keys.reload()
+            except Exception:
+                log.exception("key reload failed; will retry")
+
+
+GC_BATCH = 1000
+GC_KEEP_SECONDS = 30 * 24 * 3600  # revoked grants and events stay 30 days for audit
+
+
+async def collect_garbage(ctx: Context, *, keep_seconds: float = GC_KEEP_SECONDS) -> dict[str, int]:
+    """Purge until a batch comes back short; yields between batches."""
+    total = {"grants": 0, "events": 0}
+    while True:
+        counts = await ctx.store.purge(ctx.clock.now(), batch=GC_BATCH, keep_seconds=keep_seconds)
+        for name, count in counts.items():
+            total[name] += count
+        if max(counts.values()) < GC_BATCH:
+            return total
+        await asyncio.sleep(0)
+
+
+def create_app() -> KeyturnApp:
+    return KeyturnApp(load_settings())

@@ -1,0 +1,25 @@
+"""POST /oauth/revoke (RFC 7009)."""
+
+from __future__ import annotations
+
+from keyturn.http.asgi import NO_STORE, Request, Response
+from keyturn.http.client_auth import client_credentials
+from keyturn.http.forms import parse_form
+from keyturn.oauth.client_auth import authenticate_client, no_credentials
+from keyturn.oauth.context import Context
+from keyturn.oauth.errors import InvalidRequest
+from keyturn.oauth.revocation import revoke_token
+
+
+async def revoke_endpoint(request: Request, ctx: Context) -> Response:
+    form = parse_form(request)
+    credentials = client_credentials(request, form)
+    if credentials is None:
+        raise no_credentials()
+    client = await authenticate_client(ctx, credentials)
+    token = form.get("token")
+    if not token:
+        raise InvalidRequest("The token parameter is required.")
+    # token_type_hint is only a hint (§2.1): the prefix already says what a token is.
+    await revoke_token(ctx, client, token)
+    return Response(200, b"", list(NO_STORE))

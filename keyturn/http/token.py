@@ -1,0 +1,35 @@
+"""POST /oauth/token (RFC 6749 §3.2): a short run of named steps."""
+
+from __future__ import annotations
+
+from keyturn.http.asgi import Request, Response, json_response
+from keyturn.http.client_auth import client_credentials
+from keyturn.http.forms import parse_form
+from keyturn.oauth.client_auth import authenticate_client, no_credentials
+from keyturn.oauth.context import Context
+from keyturn.oauth.errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
+from keyturn.oauth.grants.base import TokenRequest
+from keyturn.oauth.grants.registry import GRANTS
+
+
+async def token_endpoint(request: Request, ctx: Context) -> Response:
+    form = parse_form(request)
+    credentials = client_credentials(request, form)
+    if credentials is None:
+        raise no_credentials()
+    client = await authenticate_client(ctx, credentials)
+
+    grant_type = form.get("grant_type")
+    if not grant_type:
+        raise InvalidRequest("The grant_type parameter is required.")
+    grant = GRANTS.get(grant_type)
+    if grant is None:
+        raise UnsupportedGrantType()
+    if grant_type not in client.grant_types:
+        raise UnauthorizedClient(f"The client may not use the {grant_type} grant.")
+    if client.rate_limit:
+        await ctx.limiter.check(client.rate_limit, "client", client.client_id)
+
+    params = {name: form[name] for name in grant.parameters if name in form}
+    response = await grant.handle(TokenRequest(client, params, request.client_ip), ctx)
+    return json_response(response)

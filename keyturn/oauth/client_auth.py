@@ -1,0 +1,60 @@
+"""Client authentication at the token, revocation and introspection endpoints.
+
+RFC 6749 §2.3.1: `client_secret_basic` or `client_secret_post`; public
+clients identify themselves with `client_id` alone (`none`). A client uses
+exactly one method per request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keyturn.oauth.context import Context
+from keyturn.oauth.errors import InvalidClient, InvalidRequest
+from keyturn.store.records import Client
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCredentials:
+    client_id: str
+    secret: str | None
+    method: str  # client_secret_basic, client_secret_post or none
+
+    @property
+    def used_basic(self) -> bool:
+        return self.method == "client_secret_basic"
+
+
+def _invalid(credentials: ClientCredentials, detail: str) -> InvalidClient:
+    # RFC 6749 §5.2: a client that tried Basic gets a Basic challenge back.
+    headers = {"WWW-Authenticate": 'Basic realm="keyturn"'} if credentials.used_basic else {}
+    error = InvalidClient(detail=detail)
+    error.headers.update(headers)
+    return error
+
+
+async def authenticate_client(ctx: Context, credentials: ClientCredentials) -> Client:
+    client = await ctx.store.get_client(credentials.client_id)
+    if client is None:
+        # Spend the same work as a real check so a missing client is not told apart.
+        ctx.secrets.verify(credentials.secret or "", b"\0" * 32)
+        raise _invalid(credentials, f"unknown client {credentials.client_id!r}")
+    if client.secret_hash is None:
+        if credentials.secret is not None:
+            raise _invalid(credentials, "public client presented a secret")
+        return client
+    if credentials.secret is None:
+        raise _invalid(credentials, "confidential client without a secret")
+    if not ctx.secrets.verify(credentials.secret, client.secret_hash):
+        raise _invalid(credentials, "wrong client secret")
+    return client
+
+
+def require_confidential(client: Client) -> Client:
+    if client.is_public:
+        raise InvalidClient("Only confidential clients may call this endpoint.")
+    return client
+
+
+def no_credentials() -> InvalidRequest:
+    return InvalidRequest("Client authentication is required.")

@@ -1,0 +1,1 @@
+"""One module per grant type; the registry lists them."""

@@ -1,0 +1,43 @@
+"""Rate limits on the token endpoint, backed by the `limits` library.
+
+In-process memory by default; Redis when configured, so that every instance
+shares one count.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage, Storage
+from limits.storage import storage_from_string
+from limits.aio.strategies import FixedWindowRateLimiter
+
+from keyturn.oauth.errors import SlowDown
+
+
+class RateLimiter:
+    def __init__(self, storage: Storage | None = None) -> None:
+        self._limiter = FixedWindowRateLimiter(storage or MemoryStorage())
+        self._items: dict[int, RateLimitItem] = {}
+
+    @classmethod
+    def from_url(cls, url: str | None) -> RateLimiter:
+        """`None` for in-process memory, or a `redis://…` URL shared by all instances."""
+        if url is None:
+            return cls()
+        storage = storage_from_string("async+" + url, implementation="redispy")
+        if not isinstance(storage, Storage):
+            raise ValueError(f"{url!r} does not name an async rate-limit storage")
+        return cls(storage)
+
+    async def check(self, per_minute: int, *key: str) -> None:
+        """Count one request against `key`; raise `SlowDown` when over the limit."""
+        item = self._items.get(per_minute)
+        if item is None:
+            item = self._items[per_minute] = RateLimitItemPerMinute(per_minute)
+        if await self._limiter.hit(item, *key):
+            return
+        stats = await self._limiter.get_window_stats(item, *key)
+        raise SlowDown(math.ceil(stats.reset_time - time.time()), detail=f"rate limit on {key[0]}")

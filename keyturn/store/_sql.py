@@ -1,0 +1,291 @@
+"""SQL shared by both backends, written with PostgreSQL's `$n` placeholders.
+
+SQLite understands `?NNN`, so `sqlite_dialect()` rewrites the placeholders and
+the statements stay one text. Every hot-path statement touches one grant row
+by primary key, which keeps them portable to sharded PostgreSQL-compatible
+databases.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Protocol
+
+from keyturn.store.records import Client, Event, Grant, NewGrant, StoredKey, User
+
+
+
+class Row(Protocol):
+    """A result row: a tuple from sqlite3 or an asyncpg Record."""
+
+    def __getitem__(self, index: int, /) -> Any: ...
+
+
+CLIENT_COLUMNS = (
+    "client_id, name, secret_hash, redirect_uris, scope, grant_types, access_ttl,"
+    " refresh_ttl, rotation, grace_seconds, idle_ttl, always_refresh, disabled,"
+    " created_at, rate_limit"
+)
+USER_COLUMNS = (
+    "user_id, email, password_hash, owner_client_id, registration_code_hash,"
+    " claimed_at, enhanced_security, created_at"
+)
+GRANT_COLUMNS = (
+    "grant_id, client_id, user_id, scope, access_scope, auth_time, created_at,"
+    " expires_at, refresh_generation, access_generation, access_expires_at,"
+    " rotated_at, last_used_at, last_ip, revoked_at, revoked_reason, has_refresh"
+)
+EVENT_COLUMNS = "event_id, at, kind, client_id, user_id, grant_id, ip, detail"
+KEY_COLUMNS = "kid, kind, sealed, created_at, retired_at"
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+def sqlite_dialect(sql: str) -> str:
+    return _PLACEHOLDER.sub(r"?\1", sql)
+
+
+# -- clients -----------------------------------------------------------------
+
+INSERT_CLIENT = (
+    f"INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 16))})"
+)
+SELECT_CLIENT = f"SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = $1"
+SELECT_CLIENTS = f"SELECT {CLIENT_COLUMNS} FROM clients ORDER BY created_at, client_id"
+UPDATE_CLIENT_SECRET = (
+    "UPDATE clients SET secret_hash = $2 WHERE client_id = $1 AND secret_hash IS NOT NULL"
+)
+DISABLE_CLIENT = "UPDATE clients SET disabled = TRUE WHERE client_id = $1"
+
+# -- users -------------------------------------------------------------------
+
+INSERT_USER = f"INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+SELECT_USER = f"SELECT {USER_COLUMNS} FROM users WHERE user_id = $1"
+SELECT_USER_BY_EMAIL = f"SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+CLAIM_USER = (
+    "UPDATE users SET password_hash = $2, claimed_at = $3, registration_code_hash = NULL"
+    " WHERE user_id = $1 AND claimed_at IS NULL"
+)
+SET_PASSWORD = "UPDATE users SET password_hash = $2 WHERE user_id = $1"
+SET_ENHANCED_SECURITY = "UPDATE users SET enhanced_security = $2 WHERE user_id = $1"
+
+# -- grants ------------------------------------------------------------------
+
+INSERT_GRANT = (
+    f"INSERT INTO grants ({GRANT_COLUMNS}) VALUES"
+    " ($1, $2, $3, $4, $4, $5, $6, $7, 0, 0, $8, $6, $6, $9, NULL, NULL, $10)"
+    f" RETURNING {GRANT_COLUMNS}"
+)
+SELECT_GRANT = f"SELECT {GRANT_COLUMNS} FROM grants WHERE grant_id = $1"
+
+# The refresh itself (RFC 6749 §6): one conditional UPDATE of one row. The
+# WHERE clause is the whole validity check, so of many concurrent callers
+# presenting the same generation exactly one matches.
+#   $1 grant_id  $2 client_id  $3 presented generation  $4 now
+#   $5 rotate (0 or 1)  $6 access scope or NULL for the grant's scope
+#   $7 access expiry  $8 idle cutoff  $9 ip
+ADVANCE_REFRESH = (
+    "UPDATE grants SET refresh_generation = refresh_generation + $5,"
+    " access_generation = access_generation + 1,"
+    " access_scope = COALESCE($6, scope),"
+    " access_expires_at = CASE WHEN $7 < expires_at THEN $7 ELSE expires_at END,"
+    " rotated_at = $4, last_used_at = $4, last_ip = $9"
+    " WHERE grant_id = $1 AND client_id = $2 AND refresh_generation = $3"
+    " AND has_refresh AND revoked_at IS NULL AND expires_at > $4 AND last_used_at >= $8"
+    f" RETURNING {GRANT_COLUMNS}"
+)
+REVOKE_GRANT = (
+    "UPDATE grants SET revoked_at = $3, revoked_reason = $2"
+    " WHERE grant_id = $1 AND revoked_at IS NULL"
+)
+REVOKE_GRANT_OF_CLIENT = REVOKE_GRANT + " AND client_id = $4"
+REVOKE_ACCESS = (
+    "UPDATE grants SET access_generation = access_generation + 1"
+    " WHERE grant_id = $1 AND access_generation = $2"
+)
+INSERT_EVENT = (
+    "INSERT INTO events (at, kind, client_id, user_id, grant_id, ip, detail)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+)
+
+
+def revoke_grants_sql(user_id: str | None, client_id: str | None) -> tuple[str, list[str]]:
+    """`UPDATE` revoking every live grant matching the owner filters ($1 reason, $2 now)."""
+    clauses, values = _owner_filter(user_id, client_id, first=3)
+    sql = "UPDATE grants SET revoked_at = $2, revoked_reason = $1 WHERE revoked_at IS NULL"
+    return sql + "".join(f" AND {clause}" for clause in clauses), values
+
+
+def list_grants_sql(
+    user_id: str | None, client_id: str | None, include_inactive: bool, now: float
+) -> tuple[str, list[Any]]:
+    """`SELECT` of grants matching the owner filters, live ones only unless asked."""
+    values: list[Any] = []
+    clauses: list[str] = []
+    if not include_inactive:
+        values.append(now)
+        clauses.append("revoked_at IS NULL AND expires_at > $1")
+    owner_clauses, owner_values = _owner_filter(user_id, client_id, first=len(values) + 1)
+    where = " AND ".join(clauses + owner_clauses) or "TRUE"
+    return f"SELECT {GRANT_COLUMNS} FROM grants WHERE {where} ORDER BY created_at", [
+        *values,
+        *owner_values,
+    ]
+
+
+def _owner_filter(
+    user_id: str | None, client_id: str | None, *, first: int
+) -> tuple[list[str], list[str]]:
+    clauses: list[str] = []
+    values: list[str] = []
+    for column, value in (("user_id", user_id), ("client_id", client_id)):
+        if value is not None:
+            values.append(value)
+            clauses.append(f"{column} = ${first + len(values) - 1}")
+    return clauses, values
+
+
+# -- events and keys -----------------------------------------------------------
+
+SELECT_EVENTS = f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id > $1 ORDER BY event_id LIMIT $2"
+SELECT_KEYS = f"SELECT {KEY_COLUMNS} FROM keys ORDER BY kid"
+NEXT_KID = "SELECT COALESCE(MAX(kid), 0) + 1 FROM keys"
+INSERT_KEY = "INSERT INTO keys (kid, kind, sealed, created_at) VALUES ($1, $2, $3, $4)"
+RETIRE_KEY = "UPDATE keys SET retired_at = $2 WHERE kid = $1 AND retired_at IS NULL"
+
+# -- maintenance ---------------------------------------------------------------
+
+# Bounded batches: the sub-select picks at most $3 rows per call.
+PURGE_GRANTS = (
+    "DELETE FROM grants WHERE grant_id IN (SELECT grant_id FROM grants"
+    " WHERE expires_at < $1 OR revoked_at < $2 LIMIT $3)"
+)
+PURGE_EVENTS = (
+    "DELETE FROM events WHERE event_id IN (SELECT event_id FROM events WHERE at < $1 LIMIT $2)"
+)
+
+
+# -- row conversion ------------------------------------------------------------
+
+
+def client_values(client: Client) -> tuple[Any, ...]:
+    return (
+        client.client_id,
+        client.name,
+        client.secret_hash,
+        json.dumps(list(client.redirect_uris)),
+        client.scope,
+        json.dumps(list(client.grant_types)),
+        client.access_ttl,
+        client.refresh_ttl,
+        client.rotation,
+        client.grace_seconds,
+        client.idle_ttl,
+        client.always_refresh,
+        client.disabled,
+        client.created_at,
+        client.rate_limit,
+    )
+
+
+def client_from_row(row: Row) -> Client:
+    return Client(
+        client_id=row[0],
+        name=row[1],
+        secret_hash=None if row[2] is None else bytes(row[2]),
+        redirect_uris=tuple(json.loads(row[3])),
+        scope=row[4],
+        grant_types=tuple(json.loads(row[5])),
+        access_ttl=row[6],
+        refresh_ttl=row[7],
+        rotation=bool(row[8]),
+        grace_seconds=row[9],
+        idle_ttl=row[10],
+        always_refresh=bool(row[11]),
+        disabled=bool(row[12]),
+        created_at=row[13],
+        rate_limit=row[14],
+    )
+
+
+def user_values(user: User) -> tuple[Any, ...]:
+    return (
+        user.user_id,
+        user.email,
+        user.password_hash,
+        user.owner_client_id,
+        user.registration_code_hash,
+        user.claimed_at,
+        user.enhanced_security,
+        user.created_at,
+    )
+
+
+def user_from_row(row: Row) -> User:
+    return User(
+        user_id=row[0],
+        email=row[1],
+        password_hash=row[2],
+        owner_client_id=row[3],
+        registration_code_hash=row[4],
+        claimed_at=row[5],
+        enhanced_security=bool(row[6]),
+        created_at=row[7],
+    )
+
+
+def new_grant_values(new: NewGrant) -> tuple[Any, ...]:
+    return (
+        new.grant_id,
+        new.client_id,
+        new.user_id,
+        new.scope,
+        new.auth_time,
+        new.created_at,
+        new.expires_at,
+        new.access_expires_at,
+        new.ip,
+        new.has_refresh,
+    )
+
+
+def grant_from_row(row: Row) -> Grant:
+    return Grant(
+        grant_id=bytes(row[0]),
+        client_id=row[1],
+        user_id=row[2],
+        scope=row[3],
+        access_scope=row[4],
+        auth_time=row[5],
+        created_at=row[6],
+        expires_at=row[7],
+        refresh_generation=row[8],
+        access_generation=row[9],
+        access_expires_at=row[10],
+        rotated_at=row[11],
+        last_used_at=row[12],
+        last_ip=row[13],
+        revoked_at=row[14],
+        revoked_reason=row[15],
+        has_refresh=bool(row[16]),
+    )
+
+
+def event_from_row(row: Row) -> Event:
+    return Event(
+        event_id=row[0],
+        at=row[1],
+        kind=row[2],
+        client_id=row[3],
+        user_id=row[4],
+        grant_id=None if row[5] is None else bytes(row[5]),
+        ip=row[6],
+        detail=json.loads(row[7]),
+    )
+
+
+def key_from_row(row: Row) -> StoredKey:
+    return StoredKey(
+        kid=row[0], kind=row[1], sealed=bytes(row[2]), created_at=row[3], retired_at=row[4]
+    )

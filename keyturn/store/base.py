@@ -1,0 +1,164 @@
+"""The Store protocol: every atomic state change is one method and one transaction.
+
+Methods are grouped by concern (clients, users, grants, codes, events, keys,
+maintenance) and named after the domain action, never after SQL verbs.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from keyturn.store.records import (
+    Client,
+    Event,
+    Grant,
+    NewGrant,
+    NotFound,
+    RefreshAttempt,
+    RefreshOutcome,
+    Rejected,
+    Replayed,
+    StoredKey,
+    User,
+)
+
+
+class StoreUnavailable(Exception):
+    """The database could not be reached or answered with an internal error."""
+
+
+class EmailTaken(Exception):
+    """A user with that email address already exists."""
+
+
+class Store(Protocol):
+    # -- clients -----------------------------------------------------------
+    async def create_client(self, client: Client) -> None: ...
+    async def get_client(self, client_id: str) -> Client | None: ...
+    async def list_clients(self) -> list[Client]: ...
+    async def set_client_secret(self, client_id: str, secret_hash: bytes) -> bool: ...
+    async def disable_client(self, client_id: str, now: float) -> bool:
+        """Disable the client and revoke its grants (reason `client_disabled`)."""
+        ...
+
+    # -- users -------------------------------------------------------------
+    async def create_user(self, user: User) -> None:
+        """Raise `EmailTaken` when the email is in use."""
+        ...
+
+    async def get_user(self, user_id: str) -> User | None: ...
+    async def get_user_by_email(self, email: str) -> User | None: ...
+    async def claim_user(self, user_id: str, password_hash: str, now: float) -> bool:
+        """Set the password of an API-created user; its registration code stops working."""
+        ...
+
+    async def set_password(self, user_id: str, password_hash: str) -> bool: ...
+    async def set_enhanced_security(self, user_id: str, enabled: bool, now: float) -> int:
+        """Switch enhanced security; turning it on revokes every grant of the user.
+
+        Returns the number of grants revoked.
+        """
+        ...
+
+    # -- grants ------------------------------------------------------------
+    async def create_grant(self, new: NewGrant) -> Grant: ...
+    async def get_grant(self, grant_id: bytes) -> Grant | None: ...
+    async def advance_refresh(self, attempt: RefreshAttempt) -> RefreshOutcome:
+        """Rotate a grant's generations if `attempt.generation` is current (RFC 6749 §6).
+
+        The success path is one conditional UPDATE of one row, so exactly one of
+        many concurrent callers wins. A miss is classified by `classify_miss`;
+        an older generation revokes the grant and records a `refresh_token_reuse`
+        event in the same transaction (RFC 6819 §5.2.2.3, OAuth 2.0 Security BCP
+        §4.14.2).
+        """
+        ...
+
+    async def revoke_grant(
+        self, grant_id: bytes, reason: str, now: float, *, client_id: str | None = None
+    ) -> bool:
+        """Revoke one grant (optionally only if it belongs to `client_id`)."""
+        ...
+
+    async def revoke_grants(
+        self, reason: str, now: float, *, user_id: str | None = None, client_id: str | None = None
+    ) -> int:
+        """Revoke every live grant of a user, a client, or a user at a client."""
+        ...
+
+    async def revoke_access(self, grant_id: bytes, access_generation: int) -> bool:
+        """Retire the grant's current access token (RFC 7009 for an access token)."""
+        ...
+
+    async def list_grants(
+        self,
+        *,
+        user_id: str | None = None,
+        client_id: str | None = None,
+        include_inactive: bool = False,
+        now: float,
+    ) -> list[Grant]: ...
+
+    # -- events ------------------------------------------------------------
+    async def record_event(
+        self,
+        kind: str,
+        now: float,
+        *,
+        client_id: str | None = None,
+        user_id: str | None = None,
+        grant_id: bytes | None = None,
+        ip: str | None = None,
+        detail: dict[str, object] | None = None,
+    ) -> None: ...
+
+    async def list_events(self, *, after_id: int = 0, limit: int = 100) -> list[Event]: ...
+
+    # -- keys --------------------------------------------------------------
+    async def list_keys(self) -> list[StoredKey]: ...
+    async def add_key(self, kind: str, sealed: bytes, now: float) -> int: ...
+    async def retire_key(self, kid: int, now: float) -> bool: ...
+
+    # -- maintenance -------------------------------------------------------
+    async def purge(self, now: float, *, batch: int, keep_seconds: float) -> dict[str, int]:
+        """Delete expired grants, and revoked grants and events older than `keep_seconds`.
+
+        At most `batch` rows per table per call, so a large backlog never holds
+        long locks.
+        """
+        ...
+
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations; return the names applied."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+REUSE_EVENT = "refresh_token_reuse"
+
+
+def classify_miss(grant: Grant | None, attempt: RefreshAttempt) -> RefreshOutcome | None:
+    """Explain why a conditional refresh UPDATE matched nothing.
+
+    Returns the outcome, or None when the presented generation is stale and the
+    caller must revoke the grant for reuse.
+    """
+    if grant is None or grant.client_id != attempt.client_id or not grant.has_refresh:
+        return NotFound()
+    if grant.revoked_at is not None:
+        return Rejected(grant.revoked_reason or "revoked_by_admin", grant)
+    if grant.expires_at <= attempt.now:
+        return Rejected("expired", grant)
+    if attempt.generation > grant.refresh_generation:
+        # Never issued: only a restored backup could produce it.
+        return NotFound()
+    if attempt.generation == grant.refresh_generation:
+        # Current generation, alive, yet the UPDATE missed: only idleness is left.
+        return Rejected("idle_timeout", grant)
+    if (
+        attempt.generation == grant.refresh_generation - 1
+        and grant.rotated_at >= attempt.grace_cutoff
+    ):
+        return Replayed(grant)
+    return None

@@ -1,0 +1,295 @@
+"""The production store: PostgreSQL through asyncpg.
+
+asyncpg prepares each statement once per connection and speaks the binary
+protocol, so a refresh is one round trip with no ORM in between. Clients are
+cached in process (they are read on every token request and change rarely);
+changes travel to every instance over LISTEN/NOTIFY.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+import asyncpg
+
+from keyturn.store import _sql as q
+from keyturn.store.base import REUSE_EVENT, EmailTaken, StoreUnavailable, classify_miss
+from keyturn.store.migrations import CREATE_LEDGER, load_migrations
+from keyturn.store.records import (
+    Advanced,
+    Client,
+    Event,
+    Grant,
+    NewGrant,
+    RefreshAttempt,
+    RefreshOutcome,
+    ReuseDetected,
+    StoredKey,
+    User,
+)
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "keyturn_clients"
+# Bounds staleness if a notification is ever lost with its connection.
+CLIENT_CACHE_SECONDS = 30.0
+_MIGRATION_LOCK = 0x6B657974  # "keyt": serialises concurrent `keyturn migrate` runs
+
+
+class PostgresStore:
+    def __init__(self, pool: asyncpg.Pool, listener: asyncpg.Connection | None) -> None:
+        self._pool = pool
+        self._listener = listener
+        self._clients: dict[str, tuple[Client, float]] = {}
+        if listener is not None:
+            listener.add_termination_listener(self._on_listener_lost)
+
+    @classmethod
+    async def connect(cls, url: str, *, pool_size: int = 10, listen: bool = True) -> PostgresStore:
+        try:
+            pool = await asyncpg.create_pool(url, min_size=1, max_size=pool_size)
+            listener = await asyncpg.connect(url) if listen else None
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise StoreUnavailable(f"cannot reach PostgreSQL: {exc}") from exc
+        store = cls(pool, listener)
+        if listener is not None:
+            await listener.add_listener(CHANNEL, store._on_notify)
+        return store
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
+        self._clients.pop(str(payload), None)
+
+    def _on_listener_lost(self, _conn: Any) -> None:
+        log.warning("lost the LISTEN connection; client caching is off until restart")
+        self._listener = None
+        self._clients.clear()
+
+    def _forget_client(self, client_id: str) -> None:
+        self._clients.pop(client_id, None)
+
+    # -- clients -----------------------------------------------------------
+
+    async def create_client(self, client: Client) -> None:
+        await self._pool.execute(q.INSERT_CLIENT, *q.client_values(client))
+
+    async def get_client(self, client_id: str) -> Client | None:
+        cached = self._clients.get(client_id)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < CLIENT_CACHE_SECONDS:
+            return cached[0]
+        row = await self._pool.fetchrow(q.SELECT_CLIENT, client_id)
+        if row is None:
+            return None
+        client = q.client_from_row(row)
+        if self._listener is not None:
+            self._clients[client_id] = (client, now)
+        return client
+
+    async def list_clients(self) -> list[Client]:
+        return [q.client_from_row(row) for row in await self._pool.fetch(q.SELECT_CLIENTS)]
+
+    async def set_client_secret(self, client_id: str, secret_hash: bytes) -> bool:
+        async with self._pool.acquire() as conn, conn.transaction():
+            status = await conn.execute(q.UPDATE_CLIENT_SECRET, client_id, secret_hash)
+            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, client_id)
+        self._forget_client(client_id)
+        return _count(status) == 1
+
+    async def disable_client(self, client_id: str, now: float) -> bool:
+        sql, values = q.revoke_grants_sql(None, client_id)
+        async with self._pool.acquire() as conn, conn.transaction():
+            status = await conn.execute(q.DISABLE_CLIENT, client_id)
+            await conn.execute(sql, "client_disabled", now, *values)
+            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, client_id)
+        self._forget_client(client_id)
+        return _count(status) == 1
+
+    # -- users -------------------------------------------------------------
+
+    async def create_user(self, user: User) -> None:
+        try:
+            await self._pool.execute(q.INSERT_USER, *q.user_values(user))
+        except asyncpg.UniqueViolationError as exc:
+            raise EmailTaken(user.email) from exc
+
+    async def get_user(self, user_id: str) -> User | None:
+        row = await self._pool.fetchrow(q.SELECT_USER, user_id)
+        return None if row is None else q.user_from_row(row)
+
+    async def get_user_by_email(self, email: str) -> User | None:
+        row = await self._pool.fetchrow(q.SELECT_USER_BY_EMAIL, email)
+        return None if row is None else q.user_from_row(row)
+
+    async def claim_user(self, user_id: str, password_hash: str, now: float) -> bool:
+        return _count(await self._pool.execute(q.CLAIM_USER, user_id, password_hash, now)) == 1
+
+    async def set_password(self, user_id: str, password_hash: str) -> bool:
+        return _count(await self._pool.execute(q.SET_PASSWORD, user_id, password_hash)) == 1
+
+    async def set_enhanced_security(self, user_id: str, enabled: bool, now: float) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(q.SET_ENHANCED_SECURITY, user_id, enabled)
+            if not enabled:
+                return 0
+            sql, values = q.revoke_grants_sql(user_id, None)
+            return _count(await conn.execute(sql, "enhanced_security", now, *values))
+
+    # -- grants ------------------------------------------------------------
+
+    async def create_grant(self, new: NewGrant) -> Grant:
+        row = await self._pool.fetchrow(q.INSERT_GRANT, *q.new_grant_values(new))
+        assert row is not None, "INSERT … RETURNING returns its row"
+        return q.grant_from_row(row)
+
+    async def get_grant(self, grant_id: bytes) -> Grant | None:
+        row = await self._pool.fetchrow(q.SELECT_GRANT, grant_id)
+        return None if row is None else q.grant_from_row(row)
+
+    async def advance_refresh(self, attempt: RefreshAttempt) -> RefreshOutcome:
+        row = await self._pool.fetchrow(
+            q.ADVANCE_REFRESH,
+            attempt.grant_id,
+            attempt.client_id,
+            attempt.generation,
+            attempt.now,
+            1 if attempt.rotate else 0,
+            attempt.access_scope,
+            attempt.now + attempt.access_ttl,
+            attempt.idle_cutoff,
+            attempt.ip,
+        )
+        if row is not None:
+            return Advanced(q.grant_from_row(row))
+        async with self._pool.acquire() as conn, conn.transaction():
+            # FOR UPDATE: the row cannot change between classifying and revoking.
+            found = await conn.fetchrow(q.SELECT_GRANT + " FOR UPDATE", attempt.grant_id)
+            grant = None if found is None else q.grant_from_row(found)
+            outcome = classify_miss(grant, attempt)
+            if outcome is not None:
+                return outcome
+            assert grant is not None
+            await conn.execute(q.REVOKE_GRANT, attempt.grant_id, "reuse_detected", attempt.now)
+            await conn.execute(
+                q.INSERT_EVENT,
+                attempt.now,
+                REUSE_EVENT,
+                grant.client_id,
+                grant.user_id,
+                grant.grant_id,
+                attempt.ip,
+                json.dumps({"presented": attempt.generation, "current": grant.refresh_generation}),
+            )
+        revoked = await self.get_grant(attempt.grant_id)
+        return ReuseDetected(revoked or grant)
+
+    async def revoke_grant(
+        self, grant_id: bytes, reason: str, now: float, *, client_id: str | None = None
+    ) -> bool:
+        if client_id is None:
+            status = await self._pool.execute(q.REVOKE_GRANT, grant_id, reason, now)
+        else:
+            status = await self._pool.execute(
+                q.REVOKE_GRANT_OF_CLIENT, grant_id, reason, now, client_id
+            )
+        return _count(status) == 1
+
+    async def revoke_grants(
+        self, reason: str, now: float, *, user_id: str | None = None, client_id: str | None = None
+    ) -> int:
+        sql, values = q.revoke_grants_sql(user_id, client_id)
+        return _count(await self._pool.execute(sql, reason, now, *values))
+
+    async def revoke_access(self, grant_id: bytes, access_generation: int) -> bool:
+        return _count(await self._pool.execute(q.REVOKE_ACCESS, grant_id, access_generation)) == 1
+
+    async def list_grants(
+        self,
+        *,
+        user_id: str | None = None,
+        client_id: str | None = None,
+        include_inactive: bool = False,
+        now: float,
+    ) -> list[Grant]:
+        sql, values = q.list_grants_sql(user_id, client_id, include_inactive, now)
+        return [q.grant_from_row(row) for row in await self._pool.fetch(sql, *values)]
+
+    # -- events ------------------------------------------------------------
+
+    async def record_event(
+        self,
+        kind: str,
+        now: float,
+        *,
+        client_id: str | None = None,
+        user_id: str | None = None,
+        grant_id: bytes | None = None,
+        ip: str | None = None,
+        detail: dict[str, object] | None = None,
+    ) -> None:
+        await self._pool.execute(
+            q.INSERT_EVENT, now, kind, client_id, user_id, grant_id, ip, json.dumps(detail or {})
+        )
+
+    async def list_events(self, *, after_id: int = 0, limit: int = 100) -> list[Event]:
+        rows = await self._pool.fetch(q.SELECT_EVENTS, after_id, limit)
+        return [q.event_from_row(row) for row in rows]
+
+    # -- keys --------------------------------------------------------------
+
+    async def list_keys(self) -> list[StoredKey]:
+        return [q.key_from_row(row) for row in await self._pool.fetch(q.SELECT_KEYS)]
+
+    async def add_key(self, kind: str, sealed: bytes, now: float) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("LOCK TABLE keys IN SHARE ROW EXCLUSIVE MODE")
+            kid: int = await conn.fetchval(q.NEXT_KID)
+            await conn.execute(q.INSERT_KEY, kid, kind, sealed, now)
+        return kid
+
+    async def retire_key(self, kid: int, now: float) -> bool:
+        return _count(await self._pool.execute(q.RETIRE_KEY, kid, now)) == 1
+
+    # -- maintenance -------------------------------------------------------
+
+    async def purge(self, now: float, *, batch: int, keep_seconds: float) -> dict[str, int]:
+        cutoff = now - keep_seconds
+        grants = _count(await self._pool.execute(q.PURGE_GRANTS, now, cutoff, batch))
+        events = _count(await self._pool.execute(q.PURGE_EVENTS, cutoff, batch))
+        return {"grants": grants, "events": events}
+
+    async def migrate(self) -> list[str]:
+        applied: list[str] = []
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+            await conn.execute(CREATE_LEDGER)
+            done = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+            for migration in load_migrations("postgres"):
+                if migration.version in done:
+                    continue
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                    migration.version,
+                    migration.name,
+                    time.time(),
+                )
+                applied.append(f"{migration.version:04d}_{migration.name}")
+        return applied
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            try:
+                await asyncio.wait_for(listener.close(), timeout=2)
+            except (TimeoutError, OSError, asyncpg.PostgresError):
+                listener.terminate()
+        await self._pool.close()
+
+
+def _count(status: str) -> int:
+    """Rows affected, from a command tag such as `UPDATE 3`."""
+    return int(status.rsplit(" ", 1)[-1])

@@ -1,0 +1,151 @@
+"""Plain records the store returns and the protocol core works on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    client_id: str
+    name: str
+    secret_hash: bytes | None
+    redirect_uris: tuple[str, ...]
+    scope: str
+    grant_types: tuple[str, ...]
+    access_ttl: int
+    refresh_ttl: int
+    rotation: bool
+    grace_seconds: int
+    idle_ttl: int | None
+    always_refresh: bool
+    disabled: bool
+    created_at: float
+    # Optional per-client rate limit for the token endpoint (requests a minute).
+    rate_limit: int | None = None
+
+    @property
+    def is_public(self) -> bool:
+        return self.secret_hash is None
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    user_id: str
+    email: str
+    password_hash: str | None
+    owner_client_id: str | None
+    registration_code_hash: str | None
+    claimed_at: float | None
+    enhanced_security: bool
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """One authorisation: the family of every token issued from it (DESIGN.md §3)."""
+
+    grant_id: bytes
+    client_id: str
+    user_id: str | None
+    scope: str
+    access_scope: str
+    auth_time: float | None
+    created_at: float
+    expires_at: float
+    refresh_generation: int
+    access_generation: int
+    access_expires_at: float
+    rotated_at: float
+    last_used_at: float
+    last_ip: str | None
+    revoked_at: float | None
+    revoked_reason: str | None
+    has_refresh: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NewGrant:
+    grant_id: bytes
+    client_id: str
+    user_id: str | None
+    scope: str
+    auth_time: float | None
+    created_at: float
+    expires_at: float
+    access_expires_at: float
+    has_refresh: bool
+    ip: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    event_id: int
+    at: float
+    kind: str
+    client_id: str | None
+    user_id: str | None
+    grant_id: bytes | None
+    ip: str | None
+    detail: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    kid: int
+    kind: str
+    sealed: bytes
+    created_at: float
+    retired_at: float | None
+
+
+# Outcomes of a refresh attempt (store method `advance_refresh`).
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshAttempt:
+    grant_id: bytes
+    client_id: str
+    generation: int
+    now: float
+    rotate: bool
+    access_scope: str | None
+    access_ttl: int
+    idle_cutoff: float
+    grace_cutoff: float
+    ip: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Advanced:
+    grant: Grant
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """The immediately previous token, inside the grace window, successor unused."""
+
+    grant: Grant
+
+
+@dataclass(frozen=True, slots=True)
+class ReuseDetected:
+    """An older generation was presented; the grant is now revoked."""
+
+    grant: Grant
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """The grant exists but cannot be refreshed; `reason` is the wire reason."""
+
+    reason: str
+    grant: Grant
+
+
+@dataclass(frozen=True, slots=True)
+class NotFound:
+    pass
+
+
+RefreshOutcome = Advanced | Replayed | ReuseDetected | Rejected | NotFound
