@@ -1,0 +1,287 @@
+"""One contract suite for every Store backend (SQLite and a real PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from keyturn.store.base import EmailTaken, Store
+from keyturn.store.records import (
+    Advanced,
+    Client,
+    NewGrant,
+    NotFound,
+    RefreshAttempt,
+    Rejected,
+    Replayed,
+    ReuseDetected,
+    User,
+)
+
+NOW = 1_800_000_000.0
+
+
+def make_client(client_id: str = "app", **overrides: object) -> Client:
+    values: dict[str, object] = {
+        "client_id": client_id,
+        "name": "App",
+        "secret_hash": b"h" * 32,
+        "redirect_uris": ("https://app.example/cb",),
+        "scope": "openid offline_access",
+        "grant_types": ("authorization_code", "refresh_token"),
+        "access_ttl": 3600,
+        "refresh_ttl": 86400,
+        "rotation": True,
+        "grace_seconds": 30,
+        "idle_ttl": None,
+        "always_refresh": False,
+        "disabled": False,
+        "created_at": NOW,
+    }
+    values.update(overrides)
+    return Client(**values)  # type: ignore[arg-type]
+
+
+def make_user(user_id: str = "u1", email: str = "ann@example.com") -> User:
+    return User(user_id, email, None, None, None, None, False, NOW)
+
+
+def new_grant(client_id: str = "app", user_id: str | None = "u1", **overrides: object) -> NewGrant:
+    values: dict[str, object] = {
+        "grant_id": os.urandom(16),
+        "client_id": client_id,
+        "user_id": user_id,
+        "scope": "openid offline_access",
+        "auth_time": NOW,
+        "created_at": NOW,
+        "expires_at": NOW + 86400,
+        "access_expires_at": NOW + 3600,
+        "has_refresh": True,
+        "ip": "192.0.2.1",
+    }
+    values.update(overrides)
+    return NewGrant(**values)  # type: ignore[arg-type]
+
+
+def attempt(grant_id: bytes, generation: int, now: float = NOW + 10, **overrides: object) -> RefreshAttempt:
+    values: dict[str, object] = {
+        "grant_id": grant_id,
+        "client_id": "app",
+        "generation": generation,
+        "now": now,
+        "rotate": True,
+        "access_scope": None,
+        "access_ttl": 3600,
+        "idle_cutoff": 0.0,
+        "grace_cutoff": now - 30,
+        "ip": "192.0.2.2",
+    }
+    values.update(overrides)
+    return RefreshAttempt(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def seeded(store: Store) -> Store:
+    await store.create_client(make_client())
+    await store.create_client(make_client("other"))
+    await store.create_user(make_user())
+    return store
+
+
+async def test_client_round_trips(seeded: Store) -> None:
+    client = await seeded.get_client("app")
+    assert client == make_client()
+    assert [c.client_id for c in await seeded.list_clients()] == ["app", "other"]
+    assert await seeded.get_client("missing") is None
+
+
+async def test_set_client_secret_changes_only_confidential_clients(seeded: Store) -> None:
+    assert await seeded.set_client_secret("app", b"n" * 32)
+    client = await seeded.get_client("app")
+    assert client is not None and client.secret_hash == b"n" * 32
+    await seeded.create_client(make_client("public", secret_hash=None))
+    assert not await seeded.set_client_secret("public", b"x" * 32)
+
+
+async def test_duplicate_email_is_refused(seeded: Store) -> None:
+    with pytest.raises(EmailTaken):
+        await seeded.create_user(make_user("u2", "ann@example.com"))
+
+
+async def test_advance_refresh_moves_both_generations(seeded: Store) -> None:
+    grant = await seeded.create_grant(new_grant())
+    assert (grant.refresh_generation, grant.access_generation) == (0, 0)
+    outcome = await seeded.advance_refresh(attempt(grant.grant_id, 0))
+    assert isinstance(outcome, Advanced)
+    assert (outcome.grant.refresh_generation, outcome.grant.access_generation) == (1, 1)
+    assert outcome.grant.rotated_at == NOW + 10
+    assert outcome.grant.last_ip == "192.0.2.2"
+    assert outcome.grant.access_expires_at == NOW + 10 + 3600
+
+
+async def test_access_expiry_is_capped_by_the_family(seeded: Store) -> None:
+    grant = await seeded.create_grant(new_grant(expires_at=NOW + 100))
+    outcome = await seeded.advance_refresh(attempt(grant.grant_id, 0))
+    assert isinstance(outcome, Advanced)
+    assert outcome.grant.access_expires_at == NOW + 100
+
+
+async def test_without_rotation_refresh_generation_stays(seeded: Store) -> None:
+    grant = await seeded.create_grant(new_grant())
+    outcome = await seeded.advance_refresh(attempt(grant.grant_id, 0, rotate=False))
+    assert isinstance(outcome, Advanced)
+    assert (outcome.grant.refresh_generation, outcome.grant.access_generation) == (0, 1)
+
+
+async def test_previous_generation_inside_grace_is_replayed(seeded: Store) -> None:
+    grant = await seeded.create_grant(new_grant())
+    await seeded.advance_refresh(attempt(grant.grant_id, 0))
+    outcome = await seeded.advance_refresh(attempt(grant.grant_id, 0, now=NOW + 20))
+    assert isinstance(outcome, Replayed)
+    assert outcome.grant.refresh_generation == 1
+
+
+async def test_previous_generation_after_grace_revokes_for_reuse(seeded: Store) -> None:
+    grant = await seeded.create_grant(new_grant())
+    await seeded.advance_refresh(attempt(grant.grant_id, 0))
+    outcome = await seeded.advance_refresh(attempt(grant.grant_id, 0, now=NOW + 41))
+    assert isinstance(outcome, ReuseDetected)
+    assert outcome.grant.revoked_reason == "reuse_detected"
+    events = await seeded.list_events()
+    assert [e.kind for e in events] == ["refresh_token_reuse"]
+    assert events[0].detail == {"presented": 0, "current": 1}
+    assert events[0].grant_id == grant.grant_id
+    # The family is dead: the current generation fails too.
+    after = await seeded.advance_refresh(attempt(grant.grant_id, 1, now=NOW + 42))
+    assert after == Rejected("reuse_detected", after.grant)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("older", [0, 1, 2])
+async def test_every_older_generation_is_reuse(seeded: Store, older: int) -> None:
+    grant = await seeded.create_grant(new_grant())
+    for generation in range(4):
+        await seeded.advance_refresh(attempt(grant.grant_id, generation, now=NOW + generation))
+    outcome = await seeded.advance_refresh(attempt(grant.grant_id, older, now=NOW + 5))
+    assert isinstance(outcome, ReuseDetected)
+
+
+async def test_wrong_client_is_not_found_and_changes_nothing(seeded: Store) -> None:
+    grant = await seeded.create_grant(new_grant())
+    outcome = await seeded.advance_refresh(attempt(grant.grant_id, 0, client_id="other"))
+    assert outcome == NotFound()
+    assert await seeded.get_grant(grant.grant_id) == grant
+
+
+async def test_unknown_grant_is_not_found(seeded: Store) -> None:
+    assert await seeded.advance_refresh(attempt(os.urandom(16), 0)) == NotFound()
+
+
+async def test_expired_family_is_rejected(seeded: Store) -> None:
+    grant = await seeded.create_grant(new_grant(expires_at=NOW + 5))
+    outcome = await seeded.advance_refresh(attempt(grant.grant_id, 0, now=NOW + 5))
+    assert isinstance(outcome, Rejected) and outcome.reason == "expired"
+
+
+async def test_idle_grant_is_rejected(seeded: Store) -> None:
+    grant = await seeded.create_grant(new_grant())
+    outcome = await seeded.advance_refresh(attempt(grant.grant_id, 0, idle_cutoff=NOW + 1))
+    assert isinstance(outcome, Rejected) and outcome.reason == "idle_timeout"
+
+
+async def test_concurrent_advances_have_exactly_one_winner(seeded: Store) -> None:
+    grant = await seeded.create_grant(new_grant())
+    outcomes = await asyncio.gather(
+        *(seeded.advance_refresh(attempt(grant.grant_id, 0)) for _ in range(16))
+    )
+    assert sum(isinstance(o, Advanced) for o in outcomes) == 1
+    assert all(isinstance(o, Advanced | Replayed) for o in outcomes)
+    current = await seeded.get_grant(grant.grant_id)
+    assert current is not None and current.refresh_generation == 1
+
+
+async def test_revoke_grant_is_scoped_to_its_client(seeded: Store) -> None:
+    grant = await seeded.create_grant(new_grant())
+    assert not await seeded.revoke_grant(grant.grant_id, "revoked_by_user", NOW, client_id="other")
+    assert await seeded.revoke_grant(grant.grant_id, "revoked_by_user", NOW, client_id="app")
+    assert not await seeded.revoke_grant(grant.grant_id, "revoked_by_user", NOW)
+    outcome = await seeded.advance_refresh(attempt(grant.grant_id, 0))
+    assert isinstance(outcome, Rejected) and outcome.reason == "revoked_by_user"
+
+
+async def test_revoke_grants_by_user_and_client(seeded: Store) -> None:
+    await seeded.create_user(make_user("u2", "bob@example.com"))
+    a = await seeded.create_grant(new_grant())
+    b = await seeded.create_grant(new_grant("other"))
+    c = await seeded.create_grant(new_grant(user_id="u2"))
+    assert await seeded.revoke_grants("revoked_by_admin", NOW, user_id="u1", client_id="app") == 1
+    assert await seeded.revoke_grants("revoked_by_admin", NOW, user_id="u1") == 1
+    live = await seeded.list_grants(now=NOW)
+    assert [g.grant_id for g in live] == [c.grant_id]
+    everything = await seeded.list_grants(include_inactive=True, now=NOW)
+    assert {g.grant_id for g in everything} == {a.grant_id, b.grant_id, c.grant_id}
+
+
+async def test_enhanced_security_revokes_every_grant_of_the_user(seeded: Store) -> None:
+    grant = await seeded.create_grant(new_grant())
+    assert await seeded.set_enhanced_security("u1", True, NOW) == 1
+    found = await seeded.get_grant(grant.grant_id)
+    assert found is not None and found.revoked_reason == "enhanced_security"
+    user = await seeded.get_user("u1")
+    assert user is not None and user.enhanced_security
+    assert await seeded.set_enhanced_security("u1", False, NOW) == 0
+
+
+async def test_disable_client_revokes_its_grants(seeded: Store) -> None:
+    grant = await seeded.create_grant(new_grant())
+    assert await seeded.disable_client("app", NOW)
+    client = await seeded.get_client("app")
+    assert client is not None and client.disabled
+    found = await seeded.get_grant(grant.grant_id)
+    assert found is not None and found.revoked_reason == "client_disabled"
+
+
+async def test_revoke_access_retires_only_the_current_generation(seeded: Store) -> None:
+    grant = await seeded.create_grant(new_grant())
+    assert not await seeded.revoke_access(grant.grant_id, 5)
+    assert await seeded.revoke_access(grant.grant_id, 0)
+    found = await seeded.get_grant(grant.grant_id)
+    assert found is not None and found.access_generation == 1 and found.revoked_at is None
+
+
+async def test_claim_user_happens_once(seeded: Store) -> None:
+    assert await seeded.claim_user("u1", "hash", NOW)
+    assert not await seeded.claim_user("u1", "hash2", NOW)
+    user = await seeded.get_user("u1")
+    assert user is not None and user.password_hash == "hash" and user.claimed_at == NOW
+
+
+async def test_keys_get_increasing_ids_and_retire(seeded: Store) -> None:
+    first = await seeded.add_key("mac", b"sealed-1", NOW)
+    second = await seeded.add_key("mac", b"sealed-2", NOW)
+    assert second == first + 1
+    assert await seeded.retire_key(first, NOW)
+    assert not await seeded.retire_key(first, NOW)
+    keys = {k.kid: k for k in await seeded.list_keys()}
+    assert keys[first].retired_at == NOW and keys[second].retired_at is None
+
+
+async def test_purge_removes_expired_and_old_revoked_in_batches(seeded: Store) -> None:
+    expired = [await seeded.create_grant(new_grant(expires_at=NOW - 1)) for _ in range(5)]
+    live = await seeded.create_grant(new_grant())
+    revoked = await seeded.create_grant(new_grant())
+    await seeded.revoke_grant(revoked.grant_id, "revoked_by_user", NOW - 100)
+    await seeded.record_event("old", NOW - 100)
+    await seeded.record_event("new", NOW)
+    first = await seeded.purge(NOW, batch=3, keep_seconds=50)
+    assert first == {"grants": 3, "events": 1}
+    second = await seeded.purge(NOW, batch=3, keep_seconds=50)
+    assert second["grants"] == 3
+    assert await seeded.get_grant(live.grant_id) is not None
+    assert all([await seeded.get_grant(g.grant_id) is None for g in expired])
+    assert [e.kind for e in await seeded.list_events()] == ["new"]
+
+
+async def test_migrate_is_idempotent(store: Store) -> None:
+    assert await store.migrate() == []
