@@ -62,7 +62,9 @@ async def server_database(
 
 
 @pytest.fixture(scope="module")
-def server(server_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(
+    server_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     """A real `keyturn serve` on loopback, one per backend per module."""
     process = ServerProcess(server_database, tmp_path_factory.mktemp("data"))
     yield process

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
@@ -44,7 +43,7 @@ async def create_database() -> str:
     name = f"keyturn_test_{uuid.uuid4().hex[:12]}"
     try:
         conn = await asyncpg.connect(POSTGRES_URL, timeout=5)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         unavailable("PostgreSQL", exc)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
@@ -79,15 +78,23 @@ class ServerProcess:
         self.data_dir = data_dir
         environment = {**os.environ, "KEYTURN_SECRET_KEY": SECRET_KEY, **env}
         # A file, not a pipe: a pipe nobody reads would block a chatty server.
+        data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = data_dir / f"server-{self.port}.log"
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "keyturn", "serve",
-                "--port", str(self.port),
-                "--database", database,
-                "--data-dir", str(data_dir),
-                "--workers", str(workers),
+                sys.executable,
+                "-m",
+                "keyturn",
+                "serve",
+                "--port",
+                str(self.port),
+                "--database",
+                database,
+                "--data-dir",
+                str(data_dir),
+                "--workers",
+                str(workers),
             ],
             env=environment,
             stdout=self._log,

@@ -15,7 +15,6 @@ from typing import Any, Protocol
 from keyturn.store.records import Client, Event, Grant, NewGrant, StoredKey, User
 
 
-
 class Row(Protocol):
     """A result row: a tuple from sqlite3 or an asyncpg Record."""
 

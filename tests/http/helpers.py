@@ -62,7 +62,11 @@ async def user_tokens(
     email = await sign_up(http, partner, email)
     response = await http.post(
         "/oauth/token",
-        data={"grant_type": "registration_code", "email": email, "registration_code": "code-1234567"},
+        data={
+            "grant_type": "registration_code",
+            "email": email,
+            "registration_code": "code-1234567",
+        },
         auth=partner.auth,
     )
     assert response.status_code == 200, response.text
@@ -71,7 +75,9 @@ async def user_tokens(
     return tokens
 
 
-async def refresh(http: httpx.AsyncClient, partner: Partner, token: str, **extra: str) -> httpx.Response:
+async def refresh(
+    http: httpx.AsyncClient, partner: Partner, token: str, **extra: str
+) -> httpx.Response:
     return await http.post(
         "/oauth/token",
         data={"grant_type": "refresh_token", "refresh_token": token, **extra},

@@ -116,14 +116,23 @@ async def test_public_client_refreshes_with_client_id_alone(
     from keyturn.oauth.issue import token_response
 
     grant = await admin_ctx.store.create_grant(
-        new_grant(TokenRequest(client, {}, None), admin_ctx, user_id=None,
-                  scope="offline_access", with_refresh=True, auth_time=None)
+        new_grant(
+            TokenRequest(client, {}, None),
+            admin_ctx,
+            user_id=None,
+            scope="offline_access",
+            with_refresh=True,
+            auth_time=None,
+        )
     )
     tokens = token_response(admin_ctx.keys.ring, grant)
     response = await http.post(
         "/oauth/token",
-        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
-              "client_id": client.client_id},
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": tokens["refresh_token"],
+            "client_id": client.client_id,
+        },
     )
     assert response.status_code == 200, response.text
     assert response.json()["refresh_token"] != tokens["refresh_token"]
@@ -145,8 +154,11 @@ async def test_wrong_secret_is_invalid_client_with_basic_challenge(
     assert response.headers["www-authenticate"].startswith("Basic")
     form = await http.post(
         "/oauth/token",
-        data={"grant_type": "client_credentials", "client_id": partner.client_id,
-              "client_secret": "nope"},
+        data={
+            "grant_type": "client_credentials",
+            "client_id": partner.client_id,
+            "client_secret": "nope",
+        },
     )
     assert_oauth_error(form, 401, "invalid_client")
     assert "www-authenticate" not in form.headers
@@ -181,10 +193,13 @@ async def test_request_errors(http: httpx.AsyncClient, admin_ctx: Context) -> No
         "/oauth/token", json={"grant_type": "client_credentials"}, auth=partner.auth
     )
     assert_oauth_error(as_json, 400, "invalid_request")
-    no_token = await http.post("/oauth/token", data={"grant_type": "refresh_token"}, auth=partner.auth)
+    no_token = await http.post(
+        "/oauth/token", data={"grant_type": "refresh_token"}, auth=partner.auth
+    )
     assert_oauth_error(no_token, 400, "invalid_request")
     wide = await http.post(
-        "/oauth/token", data={"grant_type": "client_credentials", "scope": "admin"},
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "admin"},
         auth=partner.auth,
     )
     assert_oauth_error(wide, 400, "invalid_scope")
@@ -198,7 +213,8 @@ async def test_grant_type_not_allowed_for_client_is_unauthorized_client(
     client, secret = await admin.create_client(admin_ctx, admin.ClientSpec(name="Web"))
     assert secret is not None
     response = await http.post(
-        "/oauth/token", data={"grant_type": "client_credentials"},
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
         auth=(client.client_id, secret),
     )
     assert_oauth_error(response, 400, "unauthorized_client")
@@ -233,21 +249,29 @@ async def test_revocation_reasons_reach_the_client(
     )
     assert response.status_code == 200
     assert (await introspect(http, partner, by_user["access_token"])) == {"active": False}
-    reason = assert_oauth_error(await refresh(http, partner, by_user["refresh_token"]), 400,
-                                "invalid_grant")["reason"]
+    reason = assert_oauth_error(
+        await refresh(http, partner, by_user["refresh_token"]), 400, "invalid_grant"
+    )["reason"]
     assert reason == "revoked_by_user"
 
     by_admin = await user_tokens(http, partner)
-    await admin.revoke_grants(admin_ctx, grant_id=None, email=by_admin["email"], client_id=None,
-                              reason="support ticket 42")
-    body = assert_oauth_error(await refresh(http, partner, by_admin["refresh_token"]), 400,
-                              "invalid_grant")
+    await admin.revoke_grants(
+        admin_ctx,
+        grant_id=None,
+        email=by_admin["email"],
+        client_id=None,
+        reason="support ticket 42",
+    )
+    body = assert_oauth_error(
+        await refresh(http, partner, by_admin["refresh_token"]), 400, "invalid_grant"
+    )
     assert body["reason"] == "revoked_by_admin"
 
     enhanced = await user_tokens(http, partner)
     await admin.set_enhanced_security(admin_ctx, enhanced["email"], True)
-    body = assert_oauth_error(await refresh(http, partner, enhanced["refresh_token"]), 400,
-                              "invalid_grant")
+    body = assert_oauth_error(
+        await refresh(http, partner, enhanced["refresh_token"]), 400, "invalid_grant"
+    )
     assert body["reason"] == "enhanced_security"
 
 
@@ -257,7 +281,8 @@ async def test_revoking_an_access_token_keeps_the_refresh_token(
     partner = await make_partner(admin_ctx)
     tokens = await user_tokens(http, partner)
     response = await http.post(
-        "/oauth/revoke", data={"token": tokens["access_token"], "token_type_hint": "access_token"},
+        "/oauth/revoke",
+        data={"token": tokens["access_token"], "token_type_hint": "access_token"},
         auth=partner.auth,
     )
     assert response.status_code == 200
@@ -314,8 +339,9 @@ async def test_disabled_client_gets_client_disabled(
     partner = await make_partner(admin_ctx)
     tokens = await user_tokens(http, partner)
     await admin.disable_client(admin_ctx, partner.client_id)
-    body = assert_oauth_error(await refresh(http, partner, tokens["refresh_token"]), 400,
-                              "invalid_grant")
+    body = assert_oauth_error(
+        await refresh(http, partner, tokens["refresh_token"]), 400, "invalid_grant"
+    )
     assert body["reason"] == "client_disabled"
 
 
@@ -327,8 +353,11 @@ async def test_claimed_account_stops_the_registration_code(
     await admin.claim_user(admin_ctx, tokens["email"], "a long new password")
     response = await http.post(
         "/oauth/token",
-        data={"grant_type": "registration_code", "email": tokens["email"],
-              "registration_code": "code-1234567"},
+        data={
+            "grant_type": "registration_code",
+            "email": tokens["email"],
+            "registration_code": "code-1234567",
+        },
         auth=partner.auth,
     )
     body = assert_oauth_error(response, 400, "invalid_grant")
@@ -354,8 +383,11 @@ async def test_wrong_registration_code_is_invalid_grant(
     other = await make_partner(admin_ctx)
     foreign = await http.post(
         "/oauth/token",
-        data={"grant_type": "registration_code", "email": email,
-              "registration_code": "code-1234567"},
+        data={
+            "grant_type": "registration_code",
+            "email": email,
+            "registration_code": "code-1234567",
+        },
         auth=other.auth,
     )
     assert_oauth_error(foreign, 400, "invalid_grant")
@@ -378,9 +410,7 @@ async def test_too_many_refreshes_from_one_address_get_429(
     assert statuses[-1] == 429
 
 
-async def test_signup_requires_a_partner_token(
-    http: httpx.AsyncClient, admin_ctx: Context
-) -> None:
+async def test_signup_requires_a_partner_token(http: httpx.AsyncClient, admin_ctx: Context) -> None:
     url = "/v1/user/signup/registration_code"
     body = {"email": "someone@example.com", "registrationCode": "code-1234567"}
     anonymous = await http.post(url, json=body)
@@ -392,20 +422,28 @@ async def test_signup_requires_a_partner_token(
         admin_ctx, admin.ClientSpec(name="Service", grant_types=("client_credentials",))
     )
     assert secret is not None
-    token = (await http.post("/oauth/token", data={"grant_type": "client_credentials"},
-                             auth=(web.client_id, secret))).json()["access_token"]
+    token = (
+        await http.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, auth=(web.client_id, secret)
+        )
+    ).json()["access_token"]
     forbidden = await http.post(url, json=body, headers={"Authorization": f"Bearer {token}"})
     assert forbidden.status_code == 403
     partner = await make_partner(admin_ctx)
     email = await sign_up(http, partner)
     duplicate = await http.post(
-        url, json={"email": email, "registrationCode": "code-1234567"},
+        url,
+        json={"email": email, "registrationCode": "code-1234567"},
         headers={"Authorization": f"Bearer {await client_token(http, partner)}"},
     )
     assert duplicate.status_code == 409
     malformed = await http.post(
-        url, content=b"{not json", headers={"Authorization": f"Bearer {await client_token(http, partner)}",
-                                           "Content-Type": "application/json"},
+        url,
+        content=b"{not json",
+        headers={
+            "Authorization": f"Bearer {await client_token(http, partner)}",
+            "Content-Type": "application/json",
+        },
     )
     assert malformed.status_code == 400
 

@@ -65,7 +65,9 @@ def new_grant(client_id: str = "app", user_id: str | None = "u1", **overrides: o
     return NewGrant(**values)  # type: ignore[arg-type]
 
 
-def attempt(grant_id: bytes, generation: int, now: float = NOW + 10, **overrides: object) -> RefreshAttempt:
+def attempt(
+    grant_id: bytes, generation: int, now: float = NOW + 10, **overrides: object
+) -> RefreshAttempt:
     values: dict[str, object] = {
         "grant_id": grant_id,
         "client_id": "app",

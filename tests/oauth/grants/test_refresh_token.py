@@ -22,7 +22,9 @@ async def make_client(ctx: Context, **overrides: object) -> Client:
     return client
 
 
-async def issue(ctx: Context, client: Client, scope: str = "offline_access read write") -> dict[str, object]:
+async def issue(
+    ctx: Context, client: Client, scope: str = "offline_access read write"
+) -> dict[str, object]:
     request = TokenRequest(client, {}, "192.0.2.1")
     grant = await ctx.store.create_grant(
         new_grant(request, ctx, user_id=None, scope=scope, with_refresh=True, auth_time=None)

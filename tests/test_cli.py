@@ -1,0 +1,158 @@
+"""The `keyturn` command as operators and scripts use it (CONTRACT.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import SECRET_KEY
+
+
+def keyturn(
+    data_dir: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KEYTURN_SECRET_KEY": SECRET_KEY}
+    command = [sys.executable, "-m", "keyturn", *args, "--data-dir", str(data_dir)]
+    return subprocess.run(command, input=stdin, capture_output=True, text=True, env=env, timeout=60)
+
+
+def ok_json(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_client_lifecycle(tmp_path: Path) -> None:
+    created = ok_json(
+        keyturn(
+            tmp_path,
+            "client",
+            "create",
+            "--name",
+            "Web",
+            "--scope",
+            "openid offline_access",
+            "--redirect-uri",
+            "https://app.example/cb",
+            "--json",
+        )
+    )
+    assert set(created) == {"client_id", "client_secret"}
+    public = ok_json(keyturn(tmp_path, "client", "create", "--name", "CLI", "--public", "--json"))
+    assert set(public) == {"client_id"}
+    rotated = ok_json(
+        keyturn(
+            tmp_path, "client", "rotate-secret", created["client_id"], "--revoke-tokens", "--json"
+        )
+    )
+    assert rotated["client_id"] == created["client_id"]
+    assert rotated["client_secret"] != created["client_secret"]
+    listed = ok_json(keyturn(tmp_path, "client", "list", "--json"))
+    assert [c["name"] for c in listed] == ["Web", "CLI"]
+    assert listed[0]["grant_types"] == ["authorization_code", "refresh_token"]
+    assert keyturn(tmp_path, "client", "disable", created["client_id"]).returncode == 0
+    assert ok_json(keyturn(tmp_path, "client", "list", "--json"))[0]["disabled"] is True
+
+
+def test_public_client_cannot_turn_off_rotation(tmp_path: Path) -> None:
+    result = keyturn(tmp_path, "client", "create", "--name", "X", "--public", "--no-rotation")
+    assert result.returncode == 1
+    assert "rotate" in result.stderr
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert keyturn(tmp_path, "client", "create").returncode == 2
+    assert keyturn(tmp_path, "grant", "revoke").returncode == 2
+    assert (
+        keyturn(tmp_path, "client", "create", "--name", "X", "--grant-type", "magic").returncode
+        == 2
+    )
+
+
+def test_unknown_client_is_exit_1_with_reason(tmp_path: Path) -> None:
+    result = keyturn(tmp_path, "client", "rotate-secret", "nope")
+    assert result.returncode == 1 and "nope" in result.stderr
+
+
+def test_users_grants_and_revoke_matching_nothing(tmp_path: Path) -> None:
+    user = ok_json(
+        keyturn(
+            tmp_path,
+            "user",
+            "create",
+            "--email",
+            "Ann@Example.com",
+            "--password-stdin",
+            "--json",
+            stdin="pa55word\n",
+        )
+    )
+    assert len(user["user_id"]) == 32
+    duplicate = keyturn(tmp_path, "user", "create", "--email", "ann@example.com")
+    assert duplicate.returncode == 1
+    assert ok_json(keyturn(tmp_path, "grant", "list", "--user", "ann@example.com", "--json")) == []
+    revoked = keyturn(tmp_path, "grant", "revoke", "--user", "ann@example.com", "--reason", "test")
+    assert revoked.returncode == 0
+    on = keyturn(tmp_path, "user", "enhanced-security", "ann@example.com", "on")
+    assert on.returncode == 0
+    claim = keyturn(tmp_path, "user", "claim", "ann@example.com", "--password-stdin", stdin="x\n")
+    assert claim.returncode == 1 and "not created by a partner" in claim.stderr
+
+
+def test_keys_rotate_and_list(tmp_path: Path) -> None:
+    first = ok_json(keyturn(tmp_path, "keys", "list", "--json"))
+    assert [k["current"] for k in first] == [True]
+    rotated = ok_json(keyturn(tmp_path, "keys", "rotate", "--json"))
+    keys = ok_json(keyturn(tmp_path, "keys", "list", "--json"))
+    assert [(k["kid"], k["current"]) for k in keys] == [
+        (first[0]["kid"], False),
+        (rotated["kid"], True),
+    ]
+
+
+def test_migrate_gc_and_events(tmp_path: Path) -> None:
+    assert keyturn(tmp_path, "migrate").returncode == 0
+    assert ok_json(keyturn(tmp_path, "gc", "--json")) == {"grants": 0, "events": 0}
+    keyturn(tmp_path, "user", "create", "--email", "bob@example.com")
+    keyturn(tmp_path, "user", "enhanced-security", "bob@example.com", "on")
+    events = keyturn(tmp_path, "events", "--json")
+    assert events.returncode == 0
+    kinds = [json.loads(line)["kind"] for line in events.stdout.splitlines()]
+    assert kinds == ["enhanced_security"]
+
+
+def test_unknown_setting_in_environment_is_refused(tmp_path: Path) -> None:
+    env = {**os.environ, "KEYTURN_DATABSE": "typo"}
+    result = subprocess.run(
+        [sys.executable, "-m", "keyturn", "client", "list", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 1 and "KEYTURN_DATABSE" in result.stderr
+
+
+def test_short_secret_key_is_refused(tmp_path: Path) -> None:
+    env = {**os.environ, "KEYTURN_SECRET_KEY": "short"}
+    result = subprocess.run(
+        [sys.executable, "-m", "keyturn", "client", "list", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 1 and "32" in result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--version"])
+def test_version(flag: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "keyturn", flag], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and result.stdout.startswith("keyturn ")
