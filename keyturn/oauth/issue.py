@@ -7,7 +7,7 @@ response (DESIGN.md §3).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 from keyturn.oauth.keyring import Keyring
@@ -18,7 +18,12 @@ TokenResponse = dict[str, Any]
 
 
 def iso_timestamp(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """RFC 3339 in UTC with microseconds, e.g. 2026-11-22T10:00:00.123456Z."""
+    seconds = int(at)
+    micros = round((at - seconds) * 1_000_000)
+    if micros == 1_000_000:
+        seconds, micros = seconds + 1, 0
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{micros:06d}Z"
 
 
 def token_response(keyring: Keyring, grant: Grant) -> TokenResponse:

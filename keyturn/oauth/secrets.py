@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 
@@ -37,7 +36,7 @@ class SecretHasher:
         self._key = key
 
     def hash(self, secret: str) -> bytes:
-        return hmac.new(self._key, secret.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+        return hmac.digest(self._key, secret.encode("utf-8", "surrogatepass"), "sha256")
 
     def verify(self, secret: str, expected: bytes) -> bool:
         return constant_equals(self.hash(secret), expected)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import struct
 from dataclasses import dataclass
@@ -62,7 +61,8 @@ class AccessToken:
 
 
 def _mac(key: bytes, prefix: str, body: bytes) -> bytes:
-    return hmac.new(key, prefix.encode() + body, hashlib.sha256).digest()[:MAC_LENGTH]
+    # hmac.digest is the one-shot C path, several times faster than hmac.new.
+    return hmac.digest(key, prefix.encode() + body, "sha256")[:MAC_LENGTH]
 
 
 def _encode(prefix: str, body: bytes, key: bytes) -> str:
