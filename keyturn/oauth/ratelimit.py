@@ -6,6 +6,7 @@ shares one count.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
@@ -15,6 +16,8 @@ from limits.aio.strategies import FixedWindowRateLimiter
 from limits.storage import storage_from_string
 
 from keyturn.oauth.errors import SlowDown
+
+log = logging.getLogger(__name__)
 
 
 class RateLimiter:
@@ -37,7 +40,13 @@ class RateLimiter:
         item = self._items.get(per_minute)
         if item is None:
             item = self._items[per_minute] = RateLimitItemPerMinute(per_minute)
-        if await self._limiter.hit(item, *key):
+        try:
+            if await self._limiter.hit(item, *key):
+                return
+        except Exception:
+            # Fail open: a rate-limit store that is down must not take the
+            # token endpoint down with it.
+            log.warning("rate-limit storage failed; allowing the request", exc_info=True)
             return
         stats = await self._limiter.get_window_stats(item, *key)
         raise SlowDown(math.ceil(stats.reset_time - time.time()), detail=f"rate limit on {key[0]}")
