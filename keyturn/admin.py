@@ -16,7 +16,8 @@ from keyturn.oauth import policy
 from keyturn.oauth.context import Context
 from keyturn.oauth.grants.registration_code import normalise_email
 from keyturn.oauth.issue import iso_timestamp
-from keyturn.oauth.keyring import rotate_mac_key
+from keyturn.oauth.keyring import SIGNING_ALGORITHMS
+from keyturn.oauth.keyring import rotate_keys as rotate_all_keys
 from keyturn.oauth.passwords import hash_password
 from keyturn.oauth.scope import parse_scope
 from keyturn.oauth.secrets import derive_key, new_client_secret
@@ -43,6 +44,8 @@ class ClientSpec:
     idle_ttl: int | None = None
     always_refresh: bool = False
     rate_limit: int | None = None
+    id_token_alg: str = "RS256"
+    access_token_format: str = "opaque"
 
 
 def _check_redirect_uri(uri: str) -> None:
@@ -69,6 +72,10 @@ async def create_client(ctx: Context, spec: ClientSpec) -> tuple[Client, str | N
         raise AdminError("lifetimes must be positive")
     for uri in spec.redirect_uris:
         _check_redirect_uri(uri)
+    if spec.id_token_alg not in SIGNING_ALGORITHMS:
+        raise AdminError(f"id token algorithm must be one of {', '.join(SIGNING_ALGORITHMS)}")
+    if spec.access_token_format not in ("opaque", "jwt"):
+        raise AdminError("access token format must be opaque or jwt")
     secret = None if spec.public else new_client_secret()
     client = Client(
         client_id=secrets.token_urlsafe(16),
@@ -86,6 +93,8 @@ async def create_client(ctx: Context, spec: ClientSpec) -> tuple[Client, str | N
         disabled=False,
         created_at=ctx.clock.now(),
         rate_limit=spec.rate_limit,
+        id_token_alg=spec.id_token_alg,
+        access_token_format=spec.access_token_format,
     )
     await ctx.store.create_client(client)
     return client, secret
@@ -222,16 +231,17 @@ async def revoke_grants(
     return count
 
 
-async def rotate_keys(ctx: Context, master: str) -> int:
-    return await rotate_mac_key(ctx.store, derive_key(master, WRAP_PURPOSE), ctx.clock)
+async def rotate_keys(ctx: Context, master: str) -> list[int]:
+    return await rotate_all_keys(ctx.store, derive_key(master, WRAP_PURPOSE), ctx.clock)
 
 
 async def retire_key(ctx: Context, kid: int) -> None:
     live = [key for key in await ctx.store.list_keys() if key.retired_at is None]
     if kid not in {key.kid for key in live}:
         raise AdminError(f"no live key {kid}")
-    if len([key for key in live if key.kind == "mac"]) <= 1:
-        raise AdminError("cannot retire the last MAC key; rotate first")
+    kind = next(key.kind for key in live if key.kid == kid)
+    if len([key for key in live if key.kind == kind]) <= 1:
+        raise AdminError(f"cannot retire the last {kind} key; rotate first")
     await ctx.store.retire_key(kid, ctx.clock.now())
 
 
@@ -251,6 +261,8 @@ def client_json(client: Client) -> dict[str, Any]:
         "rotation": client.rotation,
         "grace_seconds": client.grace_seconds,
         "disabled": client.disabled,
+        "id_token_alg": client.id_token_alg,
+        "access_token_format": client.access_token_format,
         "created_at": iso_timestamp(client.created_at),
     }
 

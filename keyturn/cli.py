@@ -18,6 +18,7 @@ from keyturn import __version__, admin
 from keyturn.config import ConfigError, Settings, load_settings, master_secret
 from keyturn.oauth import policy
 from keyturn.oauth.context import Context
+from keyturn.oauth.keyring import SIGNING_ALGORITHMS
 from keyturn.oauth.issue import iso_timestamp
 from keyturn.runtime import open_admin_store, open_context
 from keyturn.store.base import StoreUnavailable
@@ -101,6 +102,8 @@ async def cmd_client_create(args: argparse.Namespace, ctx: Context) -> None:
         idle_ttl=args.idle_ttl,
         always_refresh=args.always_refresh,
         rate_limit=args.rate_limit,
+        id_token_alg=args.id_token_alg,
+        access_token_format=args.access_token_format,
     )
     client, secret = await admin.create_client(ctx, spec)
     payload = {"client_id": client.client_id}
@@ -176,21 +179,20 @@ async def cmd_grant_revoke(args: argparse.Namespace, ctx: Context) -> None:
 
 
 async def cmd_keys_rotate(args: argparse.Namespace, ctx: Context) -> None:
-    kid = await admin.rotate_keys(ctx, master_secret(args.settings))
-    _emit(args, {"kid": kid}, f"new current MAC key {kid}; older keys verify until retired")
+    kids = await admin.rotate_keys(ctx, master_secret(args.settings))
+    _emit(args, {"kids": kids}, f"new current keys {kids}; older keys verify until retired")
 
 
 async def cmd_keys_list(args: argparse.Namespace, ctx: Context) -> None:
     keys = await ctx.store.list_keys()
-    live = [k.kid for k in keys if k.retired_at is None and k.kind == "mac"]
-    current = max(live) if live else None
+    current = {k.kind: k.kid for k in keys if k.retired_at is None}  # newest live per kind
     rows = [
         {
             "kid": k.kid,
             "kind": k.kind,
             "created_at": iso_timestamp(k.created_at),
             "retired_at": None if k.retired_at is None else iso_timestamp(k.retired_at),
-            "current": k.kid == current,
+            "current": current.get(k.kind) == k.kid,
         }
         for k in keys
     ]
@@ -277,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--always-refresh", action="store_true", help="issue refresh tokens without offline_access"
     )
     create.add_argument("--rate-limit", type=int, metavar="PER_MINUTE")
+    create.add_argument("--id-token-alg", choices=SIGNING_ALGORITHMS, default="RS256")
+    create.add_argument("--access-token-format", choices=("opaque", "jwt"), default="opaque")
     rotate = client.add_parser("rotate-secret", parents=[store])
     rotate.add_argument("client_id")
     rotate.add_argument("--revoke-tokens", action="store_true")

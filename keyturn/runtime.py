@@ -12,6 +12,7 @@ from keyturn.store.factory import open_store
 
 WRAP_PURPOSE = "keyturn key wrap v1"
 CLIENT_SECRET_PURPOSE = "keyturn client secret hash v1"
+CSRF_PURPOSE = "keyturn csrf v1"
 
 
 async def open_admin_store(settings: Settings) -> Store:

@@ -106,18 +106,23 @@ def test_users_grants_and_revoke_matching_nothing(tmp_path: Path) -> None:
 
 def test_keys_rotate_and_list(tmp_path: Path) -> None:
     first = ok_json(keyturn(tmp_path, "keys", "list", "--json"))
-    assert [k["current"] for k in first] == [True]
+    assert {k["kind"] for k in first} == {"mac", "RS256", "ES256", "EdDSA"}
+    assert all(k["current"] for k in first)
     rotated = ok_json(keyturn(tmp_path, "keys", "rotate", "--json"))
+    assert len(rotated["kids"]) == 4
     keys = ok_json(keyturn(tmp_path, "keys", "list", "--json"))
-    assert [(k["kid"], k["current"]) for k in keys] == [
-        (first[0]["kid"], False),
-        (rotated["kid"], True),
-    ]
+    current = {k["kid"] for k in keys if k["current"]}
+    assert current == set(rotated["kids"])
+    assert all(k["retired_at"] is None for k in keys)
+    old_mac = next(k["kid"] for k in first if k["kind"] == "mac")
+    assert keyturn(tmp_path, "keys", "retire", str(old_mac)).returncode == 0
+    last = keyturn(tmp_path, "keys", "retire", str(rotated["kids"][0]))
+    assert last.returncode == 1 and "last" in last.stderr
 
 
 def test_migrate_gc_and_events(tmp_path: Path) -> None:
     assert keyturn(tmp_path, "migrate").returncode == 0
-    assert ok_json(keyturn(tmp_path, "gc", "--json")) == {"grants": 0, "events": 0}
+    assert ok_json(keyturn(tmp_path, "gc", "--json")) == {"grants": 0, "events": 0, "codes": 0, "sessions": 0}
     keyturn(tmp_path, "user", "create", "--email", "bob@example.com")
     keyturn(tmp_path, "user", "enhanced-security", "bob@example.com", "on")
     events = keyturn(tmp_path, "events", "--json")

@@ -12,9 +12,10 @@ import logging
 import random
 import sqlite3
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from pathlib import Path
 
-from keyturn.config import Settings, load_settings
+from keyturn.config import Settings, load_settings, master_secret
+from keyturn.http.account import AccountPages
 from keyturn.http.asgi import (
     BodyTooLarge,
     Receive,
@@ -26,15 +27,20 @@ from keyturn.http.asgi import (
     read_request,
     send_response,
 )
+from keyturn.http.authorize import AuthorizePages
 from keyturn.http.errors import internal_error_response, oauth_error_response
 from keyturn.http.introspect import introspect_endpoint
+from keyturn.http.login import LoginPages
 from keyturn.http.revoke import revoke_endpoint
 from keyturn.http.signup import signup_endpoint
 from keyturn.http.token import token_endpoint
+from keyturn.http.userinfo import jwks_endpoint, userinfo_endpoint
+from keyturn.http.web import Web
 from keyturn.oauth.context import Context
 from keyturn.oauth.discovery import server_metadata
 from keyturn.oauth.errors import InvalidRequest, OAuthError
-from keyturn.runtime import open_context
+from keyturn.oauth.secrets import derive_key
+from keyturn.runtime import CSRF_PURPOSE, open_context
 from keyturn.store.base import StoreUnavailable
 
 log = logging.getLogger("keyturn")
@@ -42,10 +48,18 @@ log = logging.getLogger("keyturn")
 Handler = Callable[[Request, Context], Awaitable[Response]]
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
-    methods: frozenset[str]
-    handler: Handler
+STATIC = Path(__file__).parent / "static"
+
+
+async def stylesheet(_request: Request, _ctx: Context) -> Response:
+    return Response(
+        200,
+        (STATIC / "keyturn.css").read_bytes(),
+        [
+            (b"content-type", b"text/css; charset=utf-8"),
+            (b"cache-control", b"public, max-age=3600"),
+        ],
+    )
 
 
 async def healthz(_request: Request, _ctx: Context) -> Response:
@@ -70,16 +84,31 @@ class KeyturnApp:
         async def discovery_endpoint(_request: Request, _ctx: Context) -> Response:
             return discovery
 
-        post = frozenset({"POST"})
-        get = frozenset({"GET", "HEAD"})
-        self.routes: dict[str, Route] = {
-            "/oauth/token": Route(post, token_endpoint),
-            "/oauth/revoke": Route(post, revoke_endpoint),
-            "/oauth/introspect": Route(post, introspect_endpoint),
-            "/v1/user/signup/registration_code": Route(post, signup_endpoint),
-            "/.well-known/oauth-authorization-server": Route(get, discovery_endpoint),
-            "/.well-known/openid-configuration": Route(get, discovery_endpoint),
-            "/healthz": Route(get, healthz),
+        web = Web(
+            csrf_key=derive_key(master_secret(settings), CSRF_PURPOSE),
+            secure_cookies=settings.issuer_url.startswith("https://"),
+        )
+        login, authorize, account = LoginPages(web), AuthorizePages(web), AccountPages(web)
+        # path -> method -> handler
+        self.routes: dict[str, dict[str, Handler]] = {
+            "/oauth/token": {"POST": token_endpoint},
+            "/oauth/revoke": {"POST": revoke_endpoint},
+            "/oauth/introspect": {"POST": introspect_endpoint},
+            "/oauth/authorize": {"GET": authorize.start, "POST": authorize.decide},
+            "/oauth/userinfo": {"GET": userinfo_endpoint, "POST": userinfo_endpoint},
+            "/oauth/jwks": {"GET": jwks_endpoint},
+            "/v1/user/signup/registration_code": {"POST": signup_endpoint},
+            "/.well-known/oauth-authorization-server": {"GET": discovery_endpoint},
+            "/.well-known/openid-configuration": {"GET": discovery_endpoint},
+            "/login": {"GET": login.show, "POST": login.submit},
+            "/logout": {"POST": login.logout},
+            "/account": {"GET": account.show},
+            "/account/revoke": {"POST": account.revoke},
+            "/account/enhanced-security": {"POST": account.enhanced_security},
+            "/account/password": {"POST": account.change_password},
+            "/account/claim": {"GET": account.show_claim, "POST": account.claim},
+            "/static/keyturn.css": {"GET": stylesheet},
+            "/healthz": {"GET": healthz},
         }
         self._background: list[asyncio.Task[None]] = []
 
@@ -93,17 +122,18 @@ class KeyturnApp:
         route = self.routes.get(scope["path"])
         if route is None:
             return json_response({"error": "not_found"}, 404, no_store=False)
-        if scope["method"] not in route.methods:
-            allow = ", ".join(sorted(route.methods))
+        method = "GET" if scope["method"] == "HEAD" else scope["method"]
+        handler = route.get(method)
+        if handler is None:
             return json_response(
                 {"error": "invalid_request", "error_description": "Method not allowed."},
                 405,
-                headers={"Allow": allow},
+                headers={"Allow": ", ".join(sorted(route))},
             )
         assert self.ctx is not None, "lifespan start did not run"
         try:
             request = await read_request(scope, receive)
-            return await route.handler(request, self.ctx)
+            return await handler(request, self.ctx)
         except OAuthError as error:
             return oauth_error_response(error)
         except BodyTooLarge:
@@ -172,11 +202,11 @@ GC_KEEP_SECONDS = 30 * 24 * 3600  # revoked grants and events stay 30 days for a
 
 async def collect_garbage(ctx: Context, *, keep_seconds: float = GC_KEEP_SECONDS) -> dict[str, int]:
     """Purge until a batch comes back short; yields between batches."""
-    total = {"grants": 0, "events": 0}
+    total: dict[str, int] = {}
     while True:
         counts = await ctx.store.purge(ctx.clock.now(), batch=GC_BATCH, keep_seconds=keep_seconds)
         for name, count in counts.items():
-            total[name] += count
+            total[name] = total.get(name, 0) + count
         if max(counts.values()) < GC_BATCH:
             return total
         await asyncio.sleep(0)

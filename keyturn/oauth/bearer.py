@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import jwt
+
 from keyturn.oauth.context import Context
 from keyturn.oauth.errors import InvalidToken
+from keyturn.oauth.jwt_tokens import decode_jwt
 from keyturn.oauth.tokens import AccessToken, MalformedToken
 from keyturn.store.records import Grant
 
@@ -16,6 +19,20 @@ class ValidAccess:
     grant: Grant
 
 
+def opaque_reference(ctx: Context, presented: str) -> str:
+    """The `kta_` reference inside an RFC 9068 JWT access token, or the token itself."""
+    if not presented.startswith("eyJ"):
+        return presented
+    try:
+        claims = decode_jwt(ctx.keys.ring, presented, typ="at+jwt")
+    except jwt.InvalidTokenError as exc:
+        raise InvalidToken(detail=f"bad JWT: {exc}") from None
+    reference = claims.get("jti")
+    if not isinstance(reference, str):
+        raise InvalidToken(detail="JWT without a jti")
+    return reference
+
+
 async def check_access_token(ctx: Context, presented: str) -> ValidAccess:
     """The token and its live grant; `InvalidToken` for anything else.
 
@@ -23,7 +40,7 @@ async def check_access_token(ctx: Context, presented: str) -> ValidAccess:
     access generation, so a refresh or a revocation kills it at once.
     """
     try:
-        token = await ctx.keys.read_access(presented)
+        token = await ctx.keys.read_access(opaque_reference(ctx, presented))
     except MalformedToken as exc:
         raise InvalidToken(detail=str(exc)) from None
     now = ctx.clock.now()

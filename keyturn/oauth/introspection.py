@@ -13,7 +13,7 @@ INACTIVE: dict[str, Any] = {"active": False}
 
 
 async def introspect_token(ctx: Context, presented: str) -> dict[str, Any]:
-    if presented.startswith(ACCESS_PREFIX):
+    if presented.startswith((ACCESS_PREFIX, "eyJ")):
         try:
             valid = await check_access_token(ctx, presented)
         except InvalidToken:

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 class RateLimiter:
     def __init__(self, storage: Storage | None = None) -> None:
         self._limiter = FixedWindowRateLimiter(storage or MemoryStorage())
-        self._items: dict[int, RateLimitItem] = {}
+        self._items: dict[tuple[int, int], RateLimitItem] = {}
 
     @classmethod
     def from_url(cls, url: str | None) -> RateLimiter:
@@ -35,11 +35,34 @@ class RateLimiter:
             raise ValueError(f"{url!r} does not name an async rate-limit storage")
         return cls(storage)
 
+    def _item(self, amount: int, minutes: int) -> RateLimitItem:
+        item = self._items.get((amount, minutes))
+        if item is None:
+            item = self._items[(amount, minutes)] = RateLimitItemPerMinute(amount, minutes)
+        return item
+
+    async def retry_after(self, amount: int, minutes: int, *key: str) -> int | None:
+        """Seconds until `key` may try again, or None if it is under its limit now."""
+        item = self._item(amount, minutes)
+        try:
+            if await self._limiter.test(item, *key):
+                return None
+            stats = await self._limiter.get_window_stats(item, *key)
+        except Exception:
+            log.warning("rate-limit storage failed; allowing the request", exc_info=True)
+            return None
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
+    async def count(self, amount: int, minutes: int, *key: str) -> None:
+        """Count one event (a failed sign-in, say) against `key` without deciding anything."""
+        try:
+            await self._limiter.hit(self._item(amount, minutes), *key)
+        except Exception:
+            log.warning("rate-limit storage failed; not counted", exc_info=True)
+
     async def check(self, per_minute: int, *key: str) -> None:
         """Count one request against `key`; raise `SlowDown` when over the limit."""
-        item = self._items.get(per_minute)
-        if item is None:
-            item = self._items[per_minute] = RateLimitItemPerMinute(per_minute)
+        item = self._item(per_minute, 1)
         try:
             if await self._limiter.hit(item, *key):
                 return

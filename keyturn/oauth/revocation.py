@@ -9,7 +9,9 @@ other clients' tokens leaks.
 from __future__ import annotations
 
 from keyturn.oauth import policy
+from keyturn.oauth.bearer import opaque_reference
 from keyturn.oauth.context import Context
+from keyturn.oauth.errors import InvalidToken
 from keyturn.oauth.tokens import ACCESS_PREFIX, REFRESH_PREFIX, MalformedToken
 from keyturn.store.records import Client
 
@@ -25,12 +27,12 @@ async def revoke_token(ctx: Context, client: Client, presented: str) -> bool:
                 ctx.clock.now(),
                 client_id=client.client_id,
             )
-        if presented.startswith(ACCESS_PREFIX):
-            access = await ctx.keys.read_access(presented)
+        if presented.startswith((ACCESS_PREFIX, "eyJ")):
+            access = await ctx.keys.read_access(opaque_reference(ctx, presented))
             grant = await ctx.store.get_grant(access.grant_id)
             if grant is None or grant.client_id != client.client_id:
                 return False
             return await ctx.store.revoke_access(access.grant_id, access.generation)
-    except MalformedToken:
+    except (MalformedToken, InvalidToken):
         return False
     return False

@@ -12,7 +12,16 @@ import json
 import re
 from typing import Any, Protocol
 
-from keyturn.store.records import Client, Event, Grant, NewGrant, StoredKey, User
+from keyturn.store.records import (
+    AuthorizationCode,
+    Client,
+    Event,
+    Grant,
+    NewGrant,
+    Session,
+    StoredKey,
+    User,
+)
 
 
 class Row(Protocol):
@@ -24,7 +33,7 @@ class Row(Protocol):
 CLIENT_COLUMNS = (
     "client_id, name, secret_hash, redirect_uris, scope, grant_types, access_ttl,"
     " refresh_ttl, rotation, grace_seconds, idle_ttl, always_refresh, disabled,"
-    " created_at, rate_limit"
+    " created_at, rate_limit, id_token_alg, access_token_format"
 )
 USER_COLUMNS = (
     "user_id, email, password_hash, owner_client_id, registration_code_hash,"
@@ -48,7 +57,7 @@ def sqlite_dialect(sql: str) -> str:
 # -- clients -----------------------------------------------------------------
 
 INSERT_CLIENT = (
-    f"INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 16))})"
+    f"INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 18))})"
 )
 SELECT_CLIENT = f"SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = $1"
 SELECT_CLIENTS = f"SELECT {CLIENT_COLUMNS} FROM clients ORDER BY created_at, client_id"
@@ -145,6 +154,81 @@ def _owner_filter(
     return clauses, values
 
 
+# -- authorization codes, sessions, consent ---------------------------------------
+
+CODE_COLUMNS = (
+    "code_hash, client_id, user_id, redirect_uri, scope, code_challenge, nonce,"
+    " auth_time, expires_at, used_at, grant_id"
+)
+INSERT_CODE = (
+    f"INSERT INTO authorization_codes ({CODE_COLUMNS})"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL)"
+)
+SELECT_CODE = f"SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1"
+# Single use (RFC 6749 §4.1.2): of two concurrent exchanges exactly one matches.
+REDEEM_CODE = (
+    "UPDATE authorization_codes SET used_at = $2, grant_id = $3"
+    " WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2"
+)
+INSERT_SESSION = (
+    "INSERT INTO sessions (session_hash, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4)"
+)
+SELECT_SESSION = (
+    "SELECT session_hash, user_id, auth_time, expires_at FROM sessions"
+    " WHERE session_hash = $1 AND expires_at > $2"
+)
+DELETE_SESSION = "DELETE FROM sessions WHERE session_hash = $1"
+SELECT_CONSENT = "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2"
+SAVE_CONSENT = (
+    "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4)"
+    " ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope,"
+    " granted_at = excluded.granted_at"
+)
+DELETE_CONSENT = "DELETE FROM consents WHERE user_id = $1 AND client_id = $2"
+PURGE_CODES = (
+    "DELETE FROM authorization_codes WHERE code_hash IN (SELECT code_hash FROM"
+    " authorization_codes WHERE expires_at < $1 LIMIT $2)"
+)
+PURGE_SESSIONS = (
+    "DELETE FROM sessions WHERE session_hash IN (SELECT session_hash FROM sessions"
+    " WHERE expires_at < $1 LIMIT $2)"
+)
+
+
+def code_values(code: AuthorizationCode) -> tuple[Any, ...]:
+    return (
+        code.code_hash,
+        code.client_id,
+        code.user_id,
+        code.redirect_uri,
+        code.scope,
+        code.code_challenge,
+        code.nonce,
+        code.auth_time,
+        code.expires_at,
+    )
+
+
+def code_from_row(row: Row) -> AuthorizationCode:
+    return AuthorizationCode(
+        code_hash=bytes(row[0]),
+        client_id=row[1],
+        user_id=row[2],
+        redirect_uri=row[3],
+        scope=row[4],
+        code_challenge=row[5],
+        nonce=row[6],
+        auth_time=row[7],
+        expires_at=row[8],
+        used_at=row[9],
+        grant_id=None if row[10] is None else bytes(row[10]),
+    )
+
+
+def session_from_row(row: Row) -> Session:
+    return Session(session_hash=bytes(row[0]), user_id=row[1], auth_time=row[2], expires_at=row[3])
+
+
 # -- events and keys -----------------------------------------------------------
 
 SELECT_EVENTS = f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id > $1 ORDER BY event_id LIMIT $2"
@@ -185,6 +269,8 @@ def client_values(client: Client) -> tuple[Any, ...]:
         client.disabled,
         client.created_at,
         client.rate_limit,
+        client.id_token_alg,
+        client.access_token_format,
     )
 
 
@@ -205,6 +291,8 @@ def client_from_row(row: Row) -> Client:
         disabled=bool(row[12]),
         created_at=row[13],
         rate_limit=row[14],
+        id_token_alg=row[15],
+        access_token_format=row[16],
     )
 
 

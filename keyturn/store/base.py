@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Protocol
 
 from keyturn.store.records import (
+    AuthorizationCode,
     Client,
+    CodeOutcome,
     Event,
     Grant,
     NewGrant,
@@ -18,6 +20,7 @@ from keyturn.store.records import (
     RefreshOutcome,
     Rejected,
     Replayed,
+    Session,
     StoredKey,
     User,
 )
@@ -99,6 +102,24 @@ class Store(Protocol):
         now: float,
     ) -> list[Grant]: ...
 
+    # -- authorization codes, sessions, consent ----------------------------
+    async def create_code(self, code: AuthorizationCode) -> None: ...
+    async def get_code(self, code_hash: bytes) -> AuthorizationCode | None: ...
+    async def exchange_code(self, code_hash: bytes, new: NewGrant) -> CodeOutcome:
+        """Redeem a code and create its grant in one transaction (RFC 6749 §4.1.2).
+
+        A code that was already used revokes the grant it produced and records
+        an `authorization_code_reuse` event; an unknown or expired code is None.
+        """
+        ...
+
+    async def create_session(self, session: Session) -> None: ...
+    async def get_session(self, session_hash: bytes, now: float) -> Session | None: ...
+    async def end_session(self, session_hash: bytes) -> None: ...
+    async def get_consent(self, user_id: str, client_id: str) -> str | None: ...
+    async def save_consent(self, user_id: str, client_id: str, scope: str, now: float) -> None: ...
+    async def forget_consent(self, user_id: str, client_id: str) -> None: ...
+
     # -- events ------------------------------------------------------------
     async def record_event(
         self,
@@ -136,6 +157,7 @@ class Store(Protocol):
 
 
 REUSE_EVENT = "refresh_token_reuse"
+CODE_REUSE_EVENT = "authorization_code_reuse"
 
 
 def classify_miss(grant: Grant | None, attempt: RefreshAttempt) -> RefreshOutcome | None:

@@ -17,17 +17,28 @@ from typing import Any
 import asyncpg
 
 from keyturn.store import _sql as q
-from keyturn.store.base import REUSE_EVENT, EmailTaken, StoreUnavailable, classify_miss
+from keyturn.store.base import (
+    CODE_REUSE_EVENT,
+    REUSE_EVENT,
+    EmailTaken,
+    StoreUnavailable,
+    classify_miss,
+)
 from keyturn.store.migrations import CREATE_LEDGER, load_migrations
 from keyturn.store.records import (
     Advanced,
+    AuthorizationCode,
     Client,
+    CodeExchanged,
+    CodeOutcome,
+    CodeReplayed,
     Event,
     Grant,
     NewGrant,
     RefreshAttempt,
     RefreshOutcome,
     ReuseDetected,
+    Session,
     StoredKey,
     User,
 )
@@ -219,6 +230,66 @@ class PostgresStore:
         sql, values = q.list_grants_sql(user_id, client_id, include_inactive, now)
         return [q.grant_from_row(row) for row in await self._pool.fetch(sql, *values)]
 
+    # -- authorization codes, sessions, consent ----------------------------
+
+    async def create_code(self, code: AuthorizationCode) -> None:
+        await self._pool.execute(q.INSERT_CODE, *q.code_values(code))
+
+    async def get_code(self, code_hash: bytes) -> AuthorizationCode | None:
+        row = await self._pool.fetchrow(q.SELECT_CODE, code_hash)
+        return None if row is None else q.code_from_row(row)
+
+    async def exchange_code(self, code_hash: bytes, new: NewGrant) -> CodeOutcome:
+        now = new.created_at
+        async with self._pool.acquire() as conn, conn.transaction():
+            if _count(await conn.execute(q.REDEEM_CODE, code_hash, now, new.grant_id)):
+                row = await conn.fetchrow(q.INSERT_GRANT, *q.new_grant_values(new))
+                assert row is not None
+                return CodeExchanged(q.grant_from_row(row))
+            found = await conn.fetchrow(q.SELECT_CODE, code_hash)
+            if found is None or found[9] is None:
+                return None
+            code = q.code_from_row(found)
+            if code.grant_id is not None:
+                await conn.execute(q.REVOKE_GRANT, code.grant_id, "reuse_detected", now)
+            await conn.execute(
+                q.INSERT_EVENT,
+                now,
+                CODE_REUSE_EVENT,
+                code.client_id,
+                code.user_id,
+                code.grant_id,
+                None,
+                "{}",
+            )
+            return CodeReplayed(code.grant_id)
+
+    async def create_session(self, session: Session) -> None:
+        await self._pool.execute(
+            q.INSERT_SESSION,
+            session.session_hash,
+            session.user_id,
+            session.auth_time,
+            session.expires_at,
+        )
+
+    async def get_session(self, session_hash: bytes, now: float) -> Session | None:
+        row = await self._pool.fetchrow(q.SELECT_SESSION, session_hash, now)
+        return None if row is None else q.session_from_row(row)
+
+    async def end_session(self, session_hash: bytes) -> None:
+        await self._pool.execute(q.DELETE_SESSION, session_hash)
+
+    async def get_consent(self, user_id: str, client_id: str) -> str | None:
+        scope = await self._pool.fetchval(q.SELECT_CONSENT, user_id, client_id)
+        return None if scope is None else str(scope)
+
+    async def save_consent(self, user_id: str, client_id: str, scope: str, now: float) -> None:
+        await self._pool.execute(q.SAVE_CONSENT, user_id, client_id, scope, now)
+
+    async def forget_consent(self, user_id: str, client_id: str) -> None:
+        await self._pool.execute(q.DELETE_CONSENT, user_id, client_id)
+
     # -- events ------------------------------------------------------------
 
     async def record_event(
@@ -261,7 +332,9 @@ class PostgresStore:
         cutoff = now - keep_seconds
         grants = _count(await self._pool.execute(q.PURGE_GRANTS, now, cutoff, batch))
         events = _count(await self._pool.execute(q.PURGE_EVENTS, cutoff, batch))
-        return {"grants": grants, "events": events}
+        codes = _count(await self._pool.execute(q.PURGE_CODES, now - 3600, batch))
+        sessions = _count(await self._pool.execute(q.PURGE_SESSIONS, now, batch))
+        return {"grants": grants, "events": events, "codes": codes, "sessions": sessions}
 
     async def migrate(self) -> list[str]:
         applied: list[str] = []

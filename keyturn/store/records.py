@@ -23,6 +23,8 @@ class Client:
     created_at: float
     # Optional per-client rate limit for the token endpoint (requests a minute).
     rate_limit: int | None = None
+    id_token_alg: str = "RS256"
+    access_token_format: str = "opaque"  # or "jwt" (RFC 9068)
 
     @property
     def is_public(self) -> bool:
@@ -97,6 +99,46 @@ class StoredKey:
     sealed: bytes
     created_at: float
     retired_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationCode:
+    """RFC 6749 §4.1.2: single use, short-lived, bound to client, redirect URI and PKCE."""
+
+    code_hash: bytes
+    client_id: str
+    user_id: str
+    redirect_uri: str
+    scope: str
+    code_challenge: str | None
+    nonce: str | None
+    auth_time: float
+    expires_at: float
+    used_at: float | None = None
+    grant_id: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    session_hash: bytes
+    user_id: str
+    auth_time: float
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CodeExchanged:
+    grant: Grant
+
+
+@dataclass(frozen=True, slots=True)
+class CodeReplayed:
+    """The code was used before; the grant it produced is now revoked."""
+
+    grant_id: bytes | None
+
+
+CodeOutcome = CodeExchanged | CodeReplayed | None
 
 
 # Outcomes of a refresh attempt (store method `advance_refresh`).

@@ -18,17 +18,28 @@ from pathlib import Path
 from typing import Any
 
 from keyturn.store import _sql as q
-from keyturn.store.base import REUSE_EVENT, EmailTaken, StoreUnavailable, classify_miss
+from keyturn.store.base import (
+    CODE_REUSE_EVENT,
+    REUSE_EVENT,
+    EmailTaken,
+    StoreUnavailable,
+    classify_miss,
+)
 from keyturn.store.migrations import CREATE_LEDGER, load_migrations
 from keyturn.store.records import (
     Advanced,
+    AuthorizationCode,
     Client,
+    CodeExchanged,
+    CodeOutcome,
+    CodeReplayed,
     Event,
     Grant,
     NewGrant,
     RefreshAttempt,
     RefreshOutcome,
     ReuseDetected,
+    Session,
     StoredKey,
     User,
 )
@@ -193,6 +204,55 @@ class SQLiteStore:
         sql, values = q.list_grants_sql(user_id, client_id, include_inactive, now)
         return [q.grant_from_row(row) for row in self._all(sql, *values)]
 
+    # -- authorization codes, sessions, consent ----------------------------
+
+    async def create_code(self, code: AuthorizationCode) -> None:
+        self._change(q.INSERT_CODE, *q.code_values(code))
+
+    async def get_code(self, code_hash: bytes) -> AuthorizationCode | None:
+        row = self._one(q.SELECT_CODE, code_hash)
+        return None if row is None else q.code_from_row(row)
+
+    async def exchange_code(self, code_hash: bytes, new: NewGrant) -> CodeOutcome:
+        with self._transaction() as db:
+            if db.execute(_s(q.REDEEM_CODE), (code_hash, new.created_at, new.grant_id)).rowcount:
+                row = db.execute(_s(q.INSERT_GRANT), q.new_grant_values(new)).fetchone()
+                return CodeExchanged(q.grant_from_row(row))
+            found = db.execute(_s(q.SELECT_CODE), (code_hash,)).fetchone()
+            if found is None or found[9] is None:
+                return None
+            code = q.code_from_row(found)
+            if code.grant_id is not None:
+                db.execute(_s(q.REVOKE_GRANT), (code.grant_id, "reuse_detected", new.created_at))
+            db.execute(_s(q.INSERT_EVENT), _code_reuse_event(code, new.created_at))
+            return CodeReplayed(code.grant_id)
+
+    async def create_session(self, session: Session) -> None:
+        self._change(
+            q.INSERT_SESSION,
+            session.session_hash,
+            session.user_id,
+            session.auth_time,
+            session.expires_at,
+        )
+
+    async def get_session(self, session_hash: bytes, now: float) -> Session | None:
+        row = self._one(q.SELECT_SESSION, session_hash, now)
+        return None if row is None else q.session_from_row(row)
+
+    async def end_session(self, session_hash: bytes) -> None:
+        self._change(q.DELETE_SESSION, session_hash)
+
+    async def get_consent(self, user_id: str, client_id: str) -> str | None:
+        row = self._one(q.SELECT_CONSENT, user_id, client_id)
+        return None if row is None else str(row[0])
+
+    async def save_consent(self, user_id: str, client_id: str, scope: str, now: float) -> None:
+        self._change(q.SAVE_CONSENT, user_id, client_id, scope, now)
+
+    async def forget_consent(self, user_id: str, client_id: str) -> None:
+        self._change(q.DELETE_CONSENT, user_id, client_id)
+
     # -- events ------------------------------------------------------------
 
     async def record_event(
@@ -234,7 +294,9 @@ class SQLiteStore:
         with self._transaction() as db:
             grants = db.execute(_s(q.PURGE_GRANTS), (now, cutoff, batch)).rowcount
             events = db.execute(_s(q.PURGE_EVENTS), (cutoff, batch)).rowcount
-        return {"grants": grants, "events": events}
+            codes = db.execute(_s(q.PURGE_CODES), (now - 3600, batch)).rowcount
+            sessions = db.execute(_s(q.PURGE_SESSIONS), (now, batch)).rowcount
+        return {"grants": grants, "events": events, "codes": codes, "sessions": sessions}
 
     async def migrate(self) -> list[str]:
         applied: list[str] = []
@@ -255,6 +317,10 @@ class SQLiteStore:
 
     async def close(self) -> None:
         self._db.close()
+
+
+def _code_reuse_event(code: AuthorizationCode, now: float) -> tuple[Any, ...]:
+    return (now, CODE_REUSE_EVENT, code.client_id, code.user_id, code.grant_id, None, "{}")
 
 
 def _reuse_event(grant: Grant, attempt: RefreshAttempt) -> tuple[Any, ...]:

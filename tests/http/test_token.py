@@ -125,7 +125,7 @@ async def test_public_client_refreshes_with_client_id_alone(
             auth_time=None,
         )
     )
-    tokens = token_response(admin_ctx.keys.ring, grant)
+    tokens = token_response(admin_ctx.keys.ring, grant, client, admin_ctx.issuer)
     response = await http.post(
         "/oauth/token",
         data={

@@ -277,7 +277,7 @@ async def test_purge_removes_expired_and_old_revoked_in_batches(seeded: Store) -
     await seeded.record_event("old", NOW - 100)
     await seeded.record_event("new", NOW)
     first = await seeded.purge(NOW, batch=3, keep_seconds=50)
-    assert first == {"grants": 3, "events": 1}
+    assert first == {"grants": 3, "events": 1, "codes": 0, "sessions": 0}
     second = await seeded.purge(NOW, batch=3, keep_seconds=50)
     assert second["grants"] == 3
     assert await seeded.get_grant(live.grant_id) is not None

@@ -25,4 +25,4 @@ class ClientCredentialsGrant:
         grant = await ctx.store.create_grant(
             new_grant(request, ctx, user_id=None, scope=scope, with_refresh=False, auth_time=None)
         )
-        return token_response(ctx.keys.ring, grant)
+        return token_response(ctx.keys.ring, grant, client, ctx.issuer)

@@ -76,7 +76,7 @@ class RefreshTokenGrant:
         )
         match outcome:
             case Advanced(grant) | Replayed(grant):
-                return token_response(ctx.keys.ring, grant)
+                return token_response(ctx.keys.ring, grant, client, ctx.issuer)
             case ReuseDetected(grant):
                 raise InvalidGrant(
                     INVALID,

@@ -59,4 +59,4 @@ class RegistrationCodeGrant:
                 auth_time=ctx.clock.now(),
             )
         )
-        return token_response(ctx.keys.ring, grant)
+        return token_response(ctx.keys.ring, grant, client, ctx.issuer)

@@ -29,7 +29,7 @@ async def issue(
     grant = await ctx.store.create_grant(
         new_grant(request, ctx, user_id=None, scope=scope, with_refresh=True, auth_time=None)
     )
-    return token_response(ctx.keys.ring, grant)
+    return token_response(ctx.keys.ring, grant, client, ctx.issuer)
 
 
 async def refresh(ctx: Context, client: Client, token: object, **params: str) -> dict[str, object]:

@@ -1,0 +1,205 @@
+"""/account: connected applications, revoke, enhanced security, password, claim."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from keyturn.http.asgi import Request, Response
+from keyturn.http.login import FAILURES_PER_ACCOUNT, FAILURES_PER_ADDRESS, WINDOW_MINUTES
+from keyturn.http.session import SignedIn, current_session, start_session
+from keyturn.http.web import Web, form_fields, query_fields
+from keyturn.oauth import policy
+from keyturn.oauth.context import Context
+from keyturn.oauth.grants.registration_code import normalise_email
+from keyturn.oauth.issue import iso_timestamp
+from keyturn.oauth.passwords import hash_password, verify_password
+from keyturn.store.records import Grant
+
+MIN_PASSWORD = 8
+NOTICES = {
+    "revoked": "Access was revoked. The application must ask you again.",
+    "enhanced-on": "Enhanced security is on. Every application must ask you again.",
+    "enhanced-off": "Enhanced security is off.",
+    "password": "Your password was changed.",
+    "claimed": "Welcome! Your account is yours now.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """One connected application as the account page shows it."""
+
+    grant_id: str
+    client_name: str
+    scopes: list[str]
+    first_used: str
+    last_used: str
+
+
+class AccountPages:
+    def __init__(self, web: Web) -> None:
+        self.web = web
+
+    async def show(self, request: Request, ctx: Context) -> Response:
+        signed_in = await current_session(ctx, request)
+        if signed_in is None:
+            return self.web.redirect("/login?return_to=/account")
+        query, _ = query_fields(request)
+        return await self._page(ctx, signed_in, notice=NOTICES.get(query.get("done", "")))
+
+    async def _page(
+        self,
+        ctx: Context,
+        signed_in: SignedIn,
+        *,
+        notice: str | None = None,
+        error: str | None = None,
+        status: int = 200,
+    ) -> Response:
+        grants = await ctx.store.list_grants(user_id=signed_in.user.user_id, now=ctx.clock.now())
+        connections = [await self._connection(ctx, grant) for grant in grants]
+        return self.web.render(
+            "account.html",
+            status,
+            user=signed_in.user,
+            connections=connections,
+            csrf=self.web.session_csrf(signed_in.token),
+            notice=notice,
+            error=error,
+        )
+
+    async def _connection(self, ctx: Context, grant: Grant) -> Connection:
+        client = await ctx.store.get_client(grant.client_id)
+        return Connection(
+            grant_id=grant.grant_id.hex(),
+            client_name=client.name if client else grant.client_id,
+            scopes=[s for s in grant.scope.split()],
+            first_used=iso_timestamp(grant.created_at)[:16].replace("T", " ") + " UTC",
+            last_used=iso_timestamp(grant.last_used_at)[:16].replace("T", " ") + " UTC",
+        )
+
+    async def _signed_in_form(
+        self, request: Request, ctx: Context
+    ) -> tuple[SignedIn, dict[str, str]] | Response:
+        signed_in = await current_session(ctx, request)
+        if signed_in is None:
+            return self.web.redirect("/login?return_to=/account")
+        form = form_fields(request)
+        if not self.web.check_session_csrf(signed_in.token, form.get("csrf")):
+            return self.web.render(
+                "error.html",
+                400,
+                title="Please try again",
+                message="The form expired. Reload the page and try again.",
+            )
+        return signed_in, form
+
+    async def revoke(self, request: Request, ctx: Context) -> Response:
+        checked = await self._signed_in_form(request, ctx)
+        if isinstance(checked, Response):
+            return checked
+        signed_in, form = checked
+        try:
+            grant_id = bytes.fromhex(form.get("grant_id", ""))
+        except ValueError:
+            grant_id = b""
+        grant = await ctx.store.get_grant(grant_id) if grant_id else None
+        if grant is None or grant.user_id != signed_in.user.user_id:
+            return await self._page(ctx, signed_in, error="That access was not found.", status=404)
+        now = ctx.clock.now()
+        await ctx.store.revoke_grant(grant_id, policy.REVOKED_BY_USER, now)
+        # Taking access back also takes back consent: the next request asks again.
+        await ctx.store.forget_consent(signed_in.user.user_id, grant.client_id)
+        await ctx.store.record_event(
+            "grant_revoked",
+            now,
+            grant_id=grant_id,
+            client_id=grant.client_id,
+            user_id=grant.user_id,
+            ip=request.client_ip,
+            detail={"by": "user"},
+        )
+        return self.web.redirect("/account?done=revoked")
+
+    async def enhanced_security(self, request: Request, ctx: Context) -> Response:
+        checked = await self._signed_in_form(request, ctx)
+        if isinstance(checked, Response):
+            return checked
+        signed_in, form = checked
+        enabled = form.get("enabled") == "on"
+        revoked = await ctx.store.set_enhanced_security(
+            signed_in.user.user_id, enabled, ctx.clock.now()
+        )
+        await ctx.store.record_event(
+            "enhanced_security",
+            ctx.clock.now(),
+            user_id=signed_in.user.user_id,
+            ip=request.client_ip,
+            detail={"enabled": enabled, "grants_revoked": revoked},
+        )
+        return self.web.redirect("/account?done=" + ("enhanced-on" if enabled else "enhanced-off"))
+
+    async def change_password(self, request: Request, ctx: Context) -> Response:
+        checked = await self._signed_in_form(request, ctx)
+        if isinstance(checked, Response):
+            return checked
+        signed_in, form = checked
+        current, new = form.get("current_password", ""), form.get("new_password", "")
+        if not await asyncio.to_thread(verify_password, current, signed_in.user.password_hash):
+            return await self._page(
+                ctx, signed_in, error="The current password is not right.", status=400
+            )
+        if len(new) < MIN_PASSWORD:
+            return await self._page(
+                ctx, signed_in, error=f"Use at least {MIN_PASSWORD} characters.", status=400
+            )
+        await ctx.store.set_password(
+            signed_in.user.user_id, await asyncio.to_thread(hash_password, new)
+        )
+        return self.web.redirect("/account?done=password")
+
+    async def show_claim(self, request: Request, ctx: Context) -> Response:
+        return self.web.render("claim.html", error=None, email="")
+
+    async def claim(self, request: Request, ctx: Context) -> Response:
+        """An API-created user takes over the account: the partner's code stops working."""
+        form = form_fields(request)
+        email = normalise_email(form.get("email", ""))
+        code, password = form.get("registration_code", ""), form.get("new_password", "")
+        address = request.client_ip or "-"
+        wait = await ctx.limiter.retry_after(
+            FAILURES_PER_ACCOUNT, WINDOW_MINUTES, "claim-account", email
+        ) or await ctx.limiter.retry_after(
+            FAILURES_PER_ADDRESS, WINDOW_MINUTES, "signin-address", address
+        )
+        if wait:
+            return self.web.render(
+                "claim.html", 429, email=email, error="Too many attempts. Please try again later."
+            )
+        if len(password) < MIN_PASSWORD:
+            return self.web.render(
+                "claim.html", 400, email=email, error=f"Use at least {MIN_PASSWORD} characters."
+            )
+        user = await ctx.store.get_user_by_email(email) if email else None
+        stored = user.registration_code_hash if user and user.claimed_at is None else None
+        if not await asyncio.to_thread(verify_password, code, stored) or user is None:
+            await ctx.limiter.count(FAILURES_PER_ACCOUNT, WINDOW_MINUTES, "claim-account", email)
+            await ctx.limiter.count(FAILURES_PER_ADDRESS, WINDOW_MINUTES, "signin-address", address)
+            return self.web.render(
+                "claim.html",
+                401,
+                email=email,
+                error="That email and registration code do not match.",
+            )
+        hashed = await asyncio.to_thread(hash_password, password)
+        if not await ctx.store.claim_user(user.user_id, hashed, ctx.clock.now()):
+            return self.web.render(
+                "claim.html", 409, email=email, error="This account has already been claimed."
+            )
+        await ctx.store.record_event(
+            "account_claimed", ctx.clock.now(), user_id=user.user_id, ip=request.client_ip
+        )
+        response = self.web.redirect("/account?done=claimed")
+        await start_session(ctx, self.web, response, user.user_id)
+        return response

@@ -1,0 +1,107 @@
+"""GET /oauth/authorize and the consent form (RFC 6749 §4.1.1, OIDC Core §3.1.2)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from keyturn.http.asgi import Request, Response
+from keyturn.http.session import SignedIn, current_session
+from keyturn.http.web import Web, describe_scope, form_fields, query_fields
+from keyturn.oauth.authorize import (
+    AuthorizationError,
+    AuthorizationRequest,
+    UnsafeTarget,
+    issue_code,
+    needs_consent,
+    needs_login,
+    read_authorization_request,
+    remember_consent,
+)
+from keyturn.oauth.context import Context
+
+
+class AuthorizePages:
+    def __init__(self, web: Web) -> None:
+        self.web = web
+
+    async def start(self, request: Request, ctx: Context) -> Response:
+        params, repeated = query_fields(request)
+        if repeated:
+            return self._unsafe("A parameter of the authorization request is repeated.")
+        try:
+            authorization = await read_authorization_request(ctx, params)
+            signed_in = await current_session(ctx, request)
+            auth_time = signed_in.session.auth_time if signed_in else None
+            if needs_login(authorization, auth_time, ctx.clock.now()):
+                if "none" in authorization.prompt:
+                    raise authorization.fail("login_required", "The user is not signed in.")
+                return self.web.redirect(self._login_url(params), 302)
+            assert signed_in is not None
+            if await needs_consent(ctx, authorization, signed_in.user.user_id):
+                if "none" in authorization.prompt:
+                    raise authorization.fail("consent_required", "The user has not consented.")
+                return self._consent_page(authorization, signed_in, params)
+            location = await issue_code(
+                ctx, authorization, signed_in.user.user_id, signed_in.session.auth_time
+            )
+            return self.web.redirect(location, 302)
+        except UnsafeTarget as exc:
+            return self._unsafe(str(exc))
+        except AuthorizationError as exc:
+            return self.web.redirect(exc.location(ctx.issuer), 302)
+
+    async def decide(self, request: Request, ctx: Context) -> Response:
+        """The consent form's answer: Allow or Deny."""
+        form = form_fields(request)
+        signed_in = await current_session(ctx, request)
+        if signed_in is None or not self.web.check_session_csrf(signed_in.token, form.get("csrf")):
+            return self._unsafe("Your session expired. Please start again from the application.")
+        request_copy = Request(
+            "GET", "/oauth/authorize", form.get("request", "").encode(), {}, b"", None
+        )
+        params, repeated = query_fields(request_copy)
+        try:
+            if repeated:
+                raise UnsafeTarget("The authorization request was altered.")
+            authorization = await read_authorization_request(ctx, params)
+            if form.get("decision") != "allow":
+                raise authorization.fail("access_denied", "The user denied the request.")
+            await remember_consent(ctx, authorization, signed_in.user.user_id)
+            location = await issue_code(
+                ctx, authorization, signed_in.user.user_id, signed_in.session.auth_time
+            )
+            return self.web.redirect(location)
+        except UnsafeTarget as exc:
+            return self._unsafe(str(exc))
+        except AuthorizationError as exc:
+            return self.web.redirect(exc.location(ctx.issuer))
+
+    def _login_url(self, params: dict[str, str]) -> str:
+        # Come back without prompt=login, or signing in would loop.
+        again = dict(params)
+        prompts = [p for p in again.pop("prompt", "").split() if p != "login"]
+        if prompts:
+            again["prompt"] = " ".join(prompts)
+        return "/login?" + urlencode({"return_to": "/oauth/authorize?" + urlencode(again)})
+
+    def _consent_page(
+        self, authorization: AuthorizationRequest, signed_in: SignedIn, params: dict[str, str]
+    ) -> Response:
+        again = {k: v for k, v in params.items() if k != "prompt"}
+        return self.web.render(
+            "consent.html",
+            client_name=authorization.client.name,
+            scopes=self._scope_lines(authorization.scope),
+            email=signed_in.user.email,
+            request=urlencode(again),
+            csrf=self.web.session_csrf(signed_in.token),
+        )
+
+    @staticmethod
+    def _scope_lines(scope: str) -> list[tuple[str, str]]:
+        return list(zip(scope.split(), describe_scope(scope), strict=True))
+
+    def _unsafe(self, message: str) -> Response:
+        return self.web.render(
+            "error.html", 400, title="This request cannot be completed", message=message
+        )

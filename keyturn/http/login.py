@@ -1,0 +1,101 @@
+"""Sign-in and sign-out pages, with back-off per account and per address."""
+
+from __future__ import annotations
+
+import asyncio
+
+from keyturn.http.asgi import Request, Response
+from keyturn.http.session import current_session, end_session, start_session
+from keyturn.http.web import (
+    LOGIN_CSRF_COOKIE,
+    Web,
+    cookies,
+    form_fields,
+    new_csrf_token,
+    query_fields,
+    safe_return_path,
+)
+from keyturn.oauth.context import Context
+from keyturn.oauth.grants.registration_code import normalise_email
+from keyturn.oauth.passwords import verify_password
+from keyturn.oauth.secrets import constant_equals
+
+# Failed sign-ins allowed per window before the page asks to wait; windows
+# expire, so nobody is locked out for good.
+FAILURES_PER_ACCOUNT = 10
+FAILURES_PER_ADDRESS = 50
+WINDOW_MINUTES = 15
+
+
+class LoginPages:
+    def __init__(self, web: Web) -> None:
+        self.web = web
+
+    def _form(
+        self,
+        request: Request,
+        return_to: str,
+        *,
+        status: int = 200,
+        error: str | None = None,
+        email: str = "",
+    ) -> Response:
+        token = cookies(request).get(LOGIN_CSRF_COOKIE) or new_csrf_token()
+        response = self.web.render(
+            "login.html", status, csrf=token, return_to=return_to, error=error, email=email
+        )
+        self.web.cookie(response, LOGIN_CSRF_COOKIE, token, 3600)
+        return response
+
+    async def show(self, request: Request, ctx: Context) -> Response:
+        query, _ = query_fields(request)
+        return self._form(request, safe_return_path(query.get("return_to")))
+
+    async def submit(self, request: Request, ctx: Context) -> Response:
+        form = form_fields(request)
+        return_to = safe_return_path(form.get("return_to"))
+        expected = cookies(request).get(LOGIN_CSRF_COOKIE, "")
+        if not expected or not constant_equals(expected.encode(), form.get("csrf", "").encode()):
+            return self._form(
+                request, return_to, status=400, error="Your session expired. Please try again."
+            )
+        email = normalise_email(form.get("email", ""))
+        password = form.get("password", "")
+        address = request.client_ip or "-"
+        wait = await ctx.limiter.retry_after(
+            FAILURES_PER_ACCOUNT, WINDOW_MINUTES, "signin-account", email
+        ) or await ctx.limiter.retry_after(
+            FAILURES_PER_ADDRESS, WINDOW_MINUTES, "signin-address", address
+        )
+        if wait:
+            minutes = max(1, round(wait / 60))
+            return self._form(
+                request,
+                return_to,
+                status=429,
+                email=email,
+                error=f"Too many attempts. Please try again in {minutes} minutes.",
+            )
+        user = await ctx.store.get_user_by_email(email) if email else None
+        stored = user.password_hash if user is not None else None
+        if not await asyncio.to_thread(verify_password, password, stored) or user is None:
+            await ctx.limiter.count(FAILURES_PER_ACCOUNT, WINDOW_MINUTES, "signin-account", email)
+            await ctx.limiter.count(FAILURES_PER_ADDRESS, WINDOW_MINUTES, "signin-address", address)
+            return self._form(
+                request, return_to, status=401, email=email, error="Incorrect email or password."
+            )
+        response = self.web.redirect(return_to)
+        await start_session(ctx, self.web, response, user.user_id)
+        await ctx.store.record_event(
+            "signed_in", ctx.clock.now(), user_id=user.user_id, ip=request.client_ip
+        )
+        return response
+
+    async def logout(self, request: Request, ctx: Context) -> Response:
+        signed_in = await current_session(ctx, request)
+        response = self.web.redirect("/login")
+        if signed_in is not None and self.web.check_session_csrf(
+            signed_in.token, form_fields(request).get("csrf")
+        ):
+            await end_session(ctx, self.web, response, signed_in)
+        return response

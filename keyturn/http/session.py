@@ -1,0 +1,48 @@
+"""Browser sessions: a random cookie token, stored server-side as a hash."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from keyturn.http.asgi import Request, Response
+from keyturn.http.web import SESSION_COOKIE, SESSION_SECONDS, Web, cookies
+from keyturn.oauth.context import Context
+from keyturn.store.records import Session, User
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    token: str
+    session: Session
+    user: User
+
+
+def _hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def current_session(ctx: Context, request: Request) -> SignedIn | None:
+    token = cookies(request).get(SESSION_COOKIE)
+    if not token or len(token) > 100:
+        return None
+    session = await ctx.store.get_session(_hash(token), ctx.clock.now())
+    if session is None:
+        return None
+    user = await ctx.store.get_user(session.user_id)
+    return None if user is None else SignedIn(token, session, user)
+
+
+async def start_session(ctx: Context, web: Web, response: Response, user_id: str) -> None:
+    token = secrets.token_urlsafe(32)
+    now = ctx.clock.now()
+    await ctx.store.create_session(
+        Session(_hash(token), user_id, auth_time=now, expires_at=now + SESSION_SECONDS)
+    )
+    web.cookie(response, SESSION_COOKIE, token, SESSION_SECONDS)
+
+
+async def end_session(ctx: Context, web: Web, response: Response, signed_in: SignedIn) -> None:
+    await ctx.store.end_session(_hash(signed_in.token))
+    web.cookie(response, SESSION_COOKIE, "", 0)
