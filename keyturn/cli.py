@@ -18,8 +18,8 @@ from keyturn import __version__, admin
 from keyturn.config import ConfigError, Settings, load_settings, master_secret
 from keyturn.oauth import policy
 from keyturn.oauth.context import Context
-from keyturn.oauth.keyring import SIGNING_ALGORITHMS
 from keyturn.oauth.issue import iso_timestamp
+from keyturn.oauth.keyring import SIGNING_ALGORITHMS
 from keyturn.runtime import open_admin_store, open_context
 from keyturn.store.base import StoreUnavailable
 

@@ -122,7 +122,12 @@ def test_keys_rotate_and_list(tmp_path: Path) -> None:
 
 def test_migrate_gc_and_events(tmp_path: Path) -> None:
     assert keyturn(tmp_path, "migrate").returncode == 0
-    assert ok_json(keyturn(tmp_path, "gc", "--json")) == {"grants": 0, "events": 0, "codes": 0, "sessions": 0}
+    assert ok_json(keyturn(tmp_path, "gc", "--json")) == {
+        "grants": 0,
+        "events": 0,
+        "codes": 0,
+        "sessions": 0,
+    }
     keyturn(tmp_path, "user", "create", "--email", "bob@example.com")
     keyturn(tmp_path, "user", "enhanced-security", "bob@example.com", "on")
     events = keyturn(tmp_path, "events", "--json")

@@ -55,8 +55,12 @@ async def sign_in(browser: httpx.AsyncClient, email: str, password: str) -> http
     page = await browser.get("/login")
     return await browser.post(
         "/login",
-        data={"email": email, "password": password, "csrf": hidden(page.text, "csrf"),
-              "return_to": "/account"},
+        data={
+            "email": email,
+            "password": password,
+            "csrf": hidden(page.text, "csrf"),
+            "return_to": "/account",
+        },
     )
 
 
@@ -100,8 +104,11 @@ async def authorize(
     if response.status_code == 200 and "Allow" in response.text:
         response = await browser.post(
             "/oauth/authorize",
-            data={"csrf": hidden(response.text, "csrf"), "request": hidden(response.text, "request"),
-                  "decision": decision},
+            data={
+                "csrf": hidden(response.text, "csrf"),
+                "request": hidden(response.text, "request"),
+                "decision": decision,
+            },
         )
     assert response.status_code in (302, 303), (response.status_code, response.text[:500])
     location = response.headers["location"]

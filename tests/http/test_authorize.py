@@ -93,8 +93,9 @@ async def test_code_flow_issues_tokens_and_an_id_token(
         assert again[claim] == claims[claim]
     assert "nonce" not in again
 
-    info = await http.get("/oauth/userinfo",
-                          headers={"Authorization": f"Bearer {refreshed.json()['access_token']}"})
+    info = await http.get(
+        "/oauth/userinfo", headers={"Authorization": f"Bearer {refreshed.json()['access_token']}"}
+    )
     assert info.status_code == 200
     assert info.json()["sub"] == claims["sub"] and "@example.com" in info.json()["email"]
 
@@ -115,8 +116,9 @@ async def test_consent_is_remembered_unless_prompt_consent(
     await code_flow(http, signed_in, app)
     second = await signed_in.get("/oauth/authorize", params=authorize_params(app, Pkce.new()))
     assert second.status_code == 302 and "code=" in second.headers["location"]
-    forced = await signed_in.get("/oauth/authorize",
-                                 params=authorize_params(app, Pkce.new(), prompt="consent"))
+    forced = await signed_in.get(
+        "/oauth/authorize", params=authorize_params(app, Pkce.new(), prompt="consent")
+    )
     assert forced.status_code == 200 and "Allow" in forced.text
 
 
@@ -141,8 +143,12 @@ async def test_pkce_failures(
     assert_oauth_error(missing, 400, "invalid_grant")
     assert (await exchange(http, app, answer["code"], pkce)).status_code == 200
 
-    plain = await signed_in.get("/oauth/authorize", params=authorize_params(
-        app, None, code_challenge=pkce.verifier, code_challenge_method="plain"))
+    plain = await signed_in.get(
+        "/oauth/authorize",
+        params=authorize_params(
+            app, None, code_challenge=pkce.verifier, code_challenge_method="plain"
+        ),
+    )
     assert query_of(plain.headers["location"])["error"] == "invalid_request"
 
     public = await make_web_app(admin_ctx, public=True)
@@ -154,13 +160,16 @@ async def test_unregistered_redirect_uri_shows_a_page_and_never_redirects(
     signed_in: httpx.AsyncClient, admin_ctx: Context
 ) -> None:
     app = await make_web_app(admin_ctx)
-    response = await signed_in.get("/oauth/authorize", params=authorize_params(
-        app, Pkce.new(), redirect_uri="https://evil.example/callback"))
+    response = await signed_in.get(
+        "/oauth/authorize",
+        params=authorize_params(app, Pkce.new(), redirect_uri="https://evil.example/callback"),
+    )
     assert response.status_code == 400
     assert "location" not in response.headers
     assert "redirect URI is not registered" in response.text
-    unknown = await signed_in.get("/oauth/authorize", params={"client_id": "nope",
-                                                              "response_type": "code"})
+    unknown = await signed_in.get(
+        "/oauth/authorize", params={"client_id": "nope", "response_type": "code"}
+    )
     assert unknown.status_code == 400 and "location" not in unknown.headers
 
 
@@ -170,8 +179,9 @@ async def test_redirect_uri_must_match_at_exchange(
     app = await make_web_app(admin_ctx, redirect_uris=(REDIRECT, "https://app.example/other"))
     pkce = Pkce.new()
     answer = await authorize(signed_in, authorize_params(app, pkce))
-    response = await exchange(http, app, answer["code"], pkce,
-                              redirect_uri="https://app.example/other")
+    response = await exchange(
+        http, app, answer["code"], pkce, redirect_uri="https://app.example/other"
+    )
     assert_oauth_error(response, 400, "invalid_grant")
 
 
@@ -207,8 +217,9 @@ async def test_prompt_none_without_consent_is_consent_required(
     signed_in: httpx.AsyncClient, admin_ctx: Context
 ) -> None:
     app = await make_web_app(admin_ctx)
-    response = await signed_in.get("/oauth/authorize",
-                                   params=authorize_params(app, Pkce.new(), prompt="none"))
+    response = await signed_in.get(
+        "/oauth/authorize", params=authorize_params(app, Pkce.new(), prompt="none")
+    )
     assert query_of(response.headers["location"])["error"] == "consent_required"
 
 
@@ -221,8 +232,10 @@ async def test_loopback_redirect_accepts_any_port(
     answer = await authorize(signed_in, authorize_params(app, pkce, redirect_uri=redirect))
     response = await exchange(http, app, answer["code"], pkce, redirect_uri=redirect)
     assert response.status_code == 200, response.text
-    other_path = await signed_in.get("/oauth/authorize", params=authorize_params(
-        app, pkce, redirect_uri="http://127.0.0.1:53127/elsewhere"))
+    other_path = await signed_in.get(
+        "/oauth/authorize",
+        params=authorize_params(app, pkce, redirect_uri="http://127.0.0.1:53127/elsewhere"),
+    )
     assert other_path.status_code == 400
 
 
@@ -252,8 +265,11 @@ async def test_jwt_access_tokens_verify_with_jwks_and_die_on_refresh(
 
 
 async def test_signing_key_rotation_keeps_old_tokens_verifiable(
-    http: httpx.AsyncClient, signed_in: httpx.AsyncClient, admin_ctx: Context,
-    server: ServerProcess, tmp_path: Path,
+    http: httpx.AsyncClient,
+    signed_in: httpx.AsyncClient,
+    admin_ctx: Context,
+    server: ServerProcess,
+    tmp_path: Path,
 ) -> None:
     app = await make_web_app(admin_ctx)
     before = await code_flow(http, signed_in, app)

@@ -39,16 +39,21 @@ async def test_limit_is_shared_across_two_instances(tmp_path: Path) -> None:
     url = await create_database()
     try:
         with (
-            running_server(url, tmp_path / "a", KEYTURN_REDIS=redis_url,
-                           KEYTURN_REFRESH_TOKEN_RATE="40") as first,
-            running_server(url, tmp_path / "b", KEYTURN_REDIS=redis_url,
-                           KEYTURN_REFRESH_TOKEN_RATE="40") as second,
+            running_server(
+                url, tmp_path / "a", KEYTURN_REDIS=redis_url, KEYTURN_REFRESH_TOKEN_RATE="40"
+            ) as first,
+            running_server(
+                url, tmp_path / "b", KEYTURN_REDIS=redis_url, KEYTURN_REFRESH_TOKEN_RATE="40"
+            ) as second,
         ):
             store = await open_store(url, listen=False)
             try:
                 ctx = await open_context(
-                    Settings(database=url, secret_key=Secret(SECRET_KEY),
-                             data_dir=str(tmp_path / "admin")),
+                    Settings(
+                        database=url,
+                        secret_key=Secret(SECRET_KEY),
+                        data_dir=str(tmp_path / "admin"),
+                    ),
                     store=store,
                 )
                 partner = await make_partner(ctx, rotation=False)
@@ -61,8 +66,9 @@ async def test_limit_is_shared_across_two_instances(tmp_path: Path) -> None:
                 tokens = await user_tokens(a, partner)
                 statuses = []
                 for index in range(45):
-                    response = await refresh(a if index % 2 else b, partner,
-                                             tokens["refresh_token"])
+                    response = await refresh(
+                        a if index % 2 else b, partner, tokens["refresh_token"]
+                    )
                     statuses.append(response.status_code)
             # Alone, each instance saw about 22 requests, under its limit of 40;
             # only a count shared in Redis reaches 40.
@@ -78,8 +84,9 @@ async def test_rate_limit_keys_live_in_redis(tmp_path: Path) -> None:
     client = redis.from_url(redis_url)
     try:
         before = {key async for key in client.scan_iter(match="LIMITS:*")}
-        with running_server(f"sqlite:///{tmp_path / marker}.db", tmp_path / "data",
-                            KEYTURN_REDIS=redis_url) as server:
+        with running_server(
+            f"sqlite:///{tmp_path / marker}.db", tmp_path / "data", KEYTURN_REDIS=redis_url
+        ) as server:
             store = await open_store(f"sqlite:///{tmp_path / marker}.db")
             try:
                 ctx = await open_context(
