@@ -10,8 +10,10 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from keyturn import __version__, admin
@@ -46,6 +48,8 @@ def serve(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[f"KEYTURN_{name.upper()}"] = str(value)
     master_secret(settings)  # create it once, before workers race for it
+    if settings.workers > 1:
+        _prepare_multiprocess_metrics(settings)
     asyncio.run(_prepare(settings))
     print(f"keyturn {__version__} issuer {settings.issuer_url}", flush=True)
     uvicorn.run(
@@ -62,6 +66,14 @@ def serve(args: argparse.Namespace) -> int:
         server_header=False,
     )
     return 0
+
+
+def _prepare_multiprocess_metrics(settings: Settings) -> None:
+    """Workers write their counters to files that /metrics sums (prometheus_client)."""
+    folder = Path(settings.data_dir) / f"metrics-{os.getpid()}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
 async def _prepare(settings: Settings) -> None:

@@ -31,6 +31,7 @@ from keyturn.http.authorize import AuthorizePages
 from keyturn.http.errors import internal_error_response, oauth_error_response
 from keyturn.http.introspect import introspect_endpoint
 from keyturn.http.login import LoginPages
+from keyturn.http.metrics import metrics_endpoint
 from keyturn.http.revoke import revoke_endpoint
 from keyturn.http.signup import signup_endpoint
 from keyturn.http.token import token_endpoint
@@ -109,6 +110,7 @@ class KeyturnApp:
             "/account/claim": {"GET": account.show_claim, "POST": account.claim},
             "/static/keyturn.css": {"GET": stylesheet},
             "/healthz": {"GET": healthz},
+            "/metrics": {"GET": metrics_endpoint},
         }
         self._background: list[asyncio.Task[None]] = []
 

@@ -5,15 +5,33 @@ from __future__ import annotations
 from keyturn.http.asgi import Request, Response, json_response
 from keyturn.http.client_auth import client_credentials
 from keyturn.http.forms import parse_form
+from keyturn.http.metrics import count_token_request
 from keyturn.oauth.client_auth import authenticate_client, no_credentials
 from keyturn.oauth.context import Context
-from keyturn.oauth.errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
+from keyturn.oauth.errors import (
+    InvalidRequest,
+    OAuthError,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
 from keyturn.oauth.grants.base import TokenRequest
 from keyturn.oauth.grants.registry import GRANTS
 
 
 async def token_endpoint(request: Request, ctx: Context) -> Response:
-    form = parse_form(request)
+    grant_type: str | None = None
+    try:
+        form = parse_form(request)
+        grant_type = form.get("grant_type")
+        response = await _token(request, ctx, form)
+    except OAuthError as error:
+        count_token_request(grant_type, error.code, error.reason)
+        raise
+    count_token_request(grant_type, "ok", None)
+    return response
+
+
+async def _token(request: Request, ctx: Context, form: dict[str, str]) -> Response:
     credentials = client_credentials(request, form)
     if credentials is None:
         raise no_credentials()

@@ -1,0 +1,31 @@
+"""What the SDK raises."""
+
+from __future__ import annotations
+
+
+class ReauthorizationRequired(Exception):
+    """The server refused the refresh for good (`invalid_grant`), or there are no tokens.
+
+    The account's stored tokens have been cleared; send the person through the
+    authorization flow again. `reason` is the server's `reason` member when it
+    sent one (`reuse_detected`, `revoked_by_user`, …), else its error code, or
+    `no_tokens`.
+    """
+
+    def __init__(self, account: str, reason: str, description: str = "") -> None:
+        super().__init__(f"account {account!r} must re-authorise ({reason}) {description}".strip())
+        self.account = account
+        self.reason = reason
+        self.description = description
+
+
+class TokenRefreshError(Exception):
+    """A refresh failed for now (network, 5xx, repeated 429); the stored tokens are kept."""
+
+
+class LockTimeout(TimeoutError):
+    """Another process held the account's refresh lock for too long."""
+
+
+class StoreDecryptionError(Exception):
+    """A stored record cannot be opened with any configured encryption key."""

@@ -1,0 +1,29 @@
+"""Token stores for the client SDK, opened from a URL."""
+
+from __future__ import annotations
+
+from keyturn.client.stores.base import TokenStore
+
+
+async def open_token_store(url: str) -> TokenStore:
+    """`memory`, `sqlite:///relative.db`, `sqlite:////absolute.db`, `postgresql://…`, `redis://…`."""
+    if url == "memory":
+        from keyturn.client.stores.memory import MemoryStore
+
+        return MemoryStore()
+    if url.startswith("sqlite:///"):
+        from keyturn.client.stores.sql import SQLiteTokenStore
+
+        return SQLiteTokenStore(url.removeprefix("sqlite:///"))
+    if url.startswith(("postgresql://", "postgres://")):
+        from keyturn.client.stores.sql import PostgresTokenStore
+
+        return await PostgresTokenStore.connect(url)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from keyturn.client.stores.redis import RedisTokenStore
+
+        return RedisTokenStore(url)
+    raise ValueError(f"unsupported token store {url!r}")
+
+
+__all__ = ["TokenStore", "open_token_store"]
