@@ -114,6 +114,7 @@ class AsyncTokenManager:
         self._retry_backoff = retry_backoff
         self._http: httpx.AsyncClient | None = None
         self._local_locks: dict[str, asyncio.Lock] = {}
+        self._opening = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         # account -> (record, monotonic time it was read); the hot path.
         self.cache: dict[str, tuple[TokenRecord, float]] = {}
@@ -121,11 +122,14 @@ class AsyncTokenManager:
     # -- plumbing ----------------------------------------------------------
 
     async def _ready(self) -> tuple[TokenStore, httpx.AsyncClient]:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self._timeout, transport=self._transport)
-        if self._store is None:
-            assert isinstance(self._store_spec, str)
-            self._store = await open_token_store(self._store_spec)
+        if self._store is None or self._http is None:
+            # Many tasks may arrive at once: open the store (a pool) exactly once.
+            async with self._opening:
+                if self._http is None:
+                    self._http = httpx.AsyncClient(timeout=self._timeout, transport=self._transport)
+                if self._store is None:
+                    assert isinstance(self._store_spec, str)
+                    self._store = await open_token_store(self._store_spec)
         return self._store, self._http
 
     async def endpoints(self) -> Endpoints:

@@ -57,17 +57,32 @@ class CountingTransport(httpx.AsyncBaseTransport):
 
 
 async def make_app_client(ctx: Context, **overrides: Any) -> tuple[Client, str | None]:
-    spec = admin.ClientSpec(name="SDK test", scope="openid offline_access email",
-                            redirect_uris=("http://127.0.0.1/callback",), **overrides)
+    spec = admin.ClientSpec(
+        name="SDK test",
+        scope="openid offline_access email",
+        redirect_uris=("http://127.0.0.1/callback",),
+        **overrides,
+    )
     return await admin.create_client(ctx, spec)
 
 
-async def issue(ctx: Context, client: Client, user_id: str | None = None,
-                scope: str = "openid offline_access email") -> dict[str, Any]:
+async def issue(
+    ctx: Context,
+    client: Client,
+    user_id: str | None = None,
+    scope: str = "openid offline_access email",
+) -> dict[str, Any]:
     """A fresh grant's token response, made through the server's own core."""
-    grant = await ctx.store.create_grant(new_grant(
-        TokenRequest(client, {}, None), ctx, user_id=user_id, scope=scope, with_refresh=True,
-        auth_time=ctx.clock.now()))
+    grant = await ctx.store.create_grant(
+        new_grant(
+            TokenRequest(client, {}, None),
+            ctx,
+            user_id=user_id,
+            scope=scope,
+            with_refresh=True,
+            auth_time=ctx.clock.now(),
+        )
+    )
     return token_response(ctx.keys.ring, grant, client, ctx.issuer)
 
 

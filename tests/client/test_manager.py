@@ -29,11 +29,18 @@ from tests.http.oidc_helpers import hidden, make_user, sign_in
 from tests.support import ServerProcess
 
 
-def manager(server: ServerProcess, client_id: str, secret: str | None, store: str = "memory",
-            **options: Any) -> AsyncTokenManager:
-    return AsyncTokenManager(issuer=server.base_url, client_id=client_id, client_secret=secret,
-                             store=store, encryption_keys=options.pop("keys", KEYS),
-                             retry_backoff=0.001, **options)
+def manager(
+    server: ServerProcess, client_id: str, secret: str | None, store: str = "memory", **options: Any
+) -> AsyncTokenManager:
+    return AsyncTokenManager(
+        issuer=server.base_url,
+        client_id=client_id,
+        client_secret=secret,
+        store=store,
+        encryption_keys=options.pop("keys", KEYS),
+        retry_backoff=0.001,
+        **options,
+    )
 
 
 def account() -> str:
@@ -42,7 +49,11 @@ def account() -> str:
 
 async def test_exported_members() -> None:
     assert set(keyturn.client.__all__) >= {
-        "TokenManager", "AsyncTokenManager", "ReauthorizationRequired", "TokenRefreshError"}
+        "TokenManager",
+        "AsyncTokenManager",
+        "ReauthorizationRequired",
+        "TokenRefreshError",
+    }
     for name in keyturn.client.__all__:
         assert hasattr(keyturn.client, name)
 
@@ -70,8 +81,13 @@ async def test_expired_token_is_never_sent(
     server: ServerProcess, admin_ctx: Context, clock: FakeClock
 ) -> None:
     client, secret = await make_app_client(admin_ctx)
-    tm = manager(server, client.client_id, secret, clock=clock,
-                 transport=httpx.MockTransport(lambda request: httpx.Response(503)))
+    tm = manager(
+        server,
+        client.client_id,
+        secret,
+        clock=clock,
+        transport=httpx.MockTransport(lambda request: httpx.Response(503)),
+    )
     who = account()
     await tm.save(who, await issue(admin_ctx, client))
     clock.advance(12 * 3600 + 1)
@@ -91,12 +107,18 @@ async def test_server_errors_keep_a_still_valid_token(
     def failing(request: httpx.Request) -> httpx.Response:
         calls.append(request.url.path)
         if request.url.path.startswith("/.well-known"):
-            return httpx.Response(200, json={"issuer": server.base_url,
-                                             "token_endpoint": f"{server.base_url}/oauth/token"})
+            return httpx.Response(
+                200,
+                json={
+                    "issuer": server.base_url,
+                    "token_endpoint": f"{server.base_url}/oauth/token",
+                },
+            )
         raise httpx.ConnectError("down")
 
-    tm = manager(server, client.client_id, secret, clock=clock,
-                 transport=httpx.MockTransport(failing))
+    tm = manager(
+        server, client.client_id, secret, clock=clock, transport=httpx.MockTransport(failing)
+    )
     who = account()
     first = await issue(admin_ctx, client)
     await tm.save(who, first)
@@ -111,12 +133,19 @@ async def test_invalid_grant_clears_tokens_calls_back_and_raises(
 ) -> None:
     client, secret = await make_app_client(admin_ctx)
     called: list[str] = []
-    tm = manager(server, client.client_id, secret, store_url, clock=clock,
-                 on_reauthorization_required=called.append)
+    tm = manager(
+        server,
+        client.client_id,
+        secret,
+        store_url,
+        clock=clock,
+        on_reauthorization_required=called.append,
+    )
     who = account()
     await tm.save(who, await issue(admin_ctx, client))
-    await admin.revoke_grants(admin_ctx, grant_id=None, email=None, client_id=client.client_id,
-                              reason="test")
+    await admin.revoke_grants(
+        admin_ctx, grant_id=None, email=None, client_id=client.client_id, reason="test"
+    )
     clock.advance(12 * 3600)
     with pytest.raises(ReauthorizationRequired) as caught:
         await tm.access_token(who)
@@ -139,8 +168,9 @@ async def test_429_waits_for_retry_after(
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
             if request.url.path == "/oauth/token" and limited["left"]:
                 limited["left"] -= 1
-                return httpx.Response(429, headers={"Retry-After": "1"},
-                                      json={"error": "slow_down"})
+                return httpx.Response(
+                    429, headers={"Retry-After": "1"}, json={"error": "slow_down"}
+                )
             return await real.handle_async_request(request)
 
         async def aclose(self) -> None:
@@ -210,9 +240,15 @@ async def test_single_flight_across_threads(
     counting = CountingTransport()
     who = account()
     response = await issue(admin_ctx, client)
-    tm = TokenManager(issuer=server.base_url, client_id=client.client_id, client_secret=secret,
-                      store=f"sqlite:///{tmp_path / 'tokens.db'}", encryption_keys=KEYS,
-                      clock=clock, transport=counting)
+    tm = TokenManager(
+        issuer=server.base_url,
+        client_id=client.client_id,
+        client_secret=secret,
+        store=f"sqlite:///{tmp_path / 'tokens.db'}",
+        encryption_keys=KEYS,
+        clock=clock,
+        transport=counting,
+    )
     await asyncio.to_thread(tm.save, who, response)
     clock.advance(12 * 3600)
     results: list[str] = []
@@ -241,8 +277,11 @@ async def test_httpx_auth_refreshes_once_after_a_401(
     async with httpx.AsyncClient(base_url=server.base_url, auth=tm.auth(who)) as api:
         assert (await api.get("/oauth/userinfo")).json()["sub"] == user.user_id
         # The server retires the access token behind the SDK's back.
-        await api.post("/oauth/revoke", data={"token": first["access_token"]},
-                       auth=(client.client_id, secret or ""))
+        await api.post(
+            "/oauth/revoke",
+            data={"token": first["access_token"]},
+            auth=(client.client_id, secret or ""),
+        )
         response = await api.get("/oauth/userinfo")
     assert response.status_code == 200 and response.json()["sub"] == user.user_id
     assert await tm.access_token(who) != first["access_token"]
@@ -255,8 +294,9 @@ async def test_sync_httpx_auth(server: ServerProcess, admin_ctx: Context) -> Non
     response = await issue(admin_ctx, client, user.user_id)
 
     def run() -> int:
-        with TokenManager(issuer=server.base_url, client_id=client.client_id,
-                          client_secret=secret, store="memory") as tm:
+        with TokenManager(
+            issuer=server.base_url, client_id=client.client_id, client_secret=secret, store="memory"
+        ) as tm:
             tm.save("me", response)
             with httpx.Client(base_url=server.base_url, auth=tm.auth("me")) as api:
                 return api.get("/oauth/userinfo").status_code
@@ -277,9 +317,11 @@ async def test_revoke_revokes_at_the_server_and_forgets(
     with pytest.raises(ReauthorizationRequired):
         await tm.access_token(who)
     async with httpx.AsyncClient(base_url=server.base_url) as http:
-        dead = await http.post("/oauth/token", data={"grant_type": "refresh_token",
-                               "refresh_token": first["refresh_token"]},
-                               auth=(client.client_id, secret or ""))
+        dead = await http.post(
+            "/oauth/token",
+            data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+            auth=(client.client_id, secret or ""),
+        )
     assert dead.json()["reason"] == "revoked_by_user"
     await tm.aclose()
 
@@ -330,8 +372,9 @@ async def test_keys_rotate_and_records_reencrypt(
     new_only = manager(server, client.client_id, secret, store, keys=[KEYS[0]])
     assert await new_only.access_token("a")
     await new_only.aclose()
-    stranger = manager(server, client.client_id, secret, store,
-                       keys=["some-other-key-entirely-0123456789abc"])
+    stranger = manager(
+        server, client.client_id, secret, store, keys=["some-other-key-entirely-0123456789abc"]
+    )
     with pytest.raises(StoreDecryptionError):
         await stranger.access_token("a")
     await stranger.aclose()
@@ -341,8 +384,9 @@ async def test_configuration_errors() -> None:
     with pytest.raises(ValueError, match="encryption_keys"):
         AsyncTokenManager(issuer="https://x", client_id="c", store="sqlite:///t.db")
     with pytest.raises(ValueError, match="32"):
-        AsyncTokenManager(issuer="https://x", client_id="c", store="memory",
-                          encryption_keys=["short"])
+        AsyncTokenManager(
+            issuer="https://x", client_id="c", store="memory", encryption_keys=["short"]
+        )
     with pytest.raises(ValueError, match="issuer"):
         AsyncTokenManager(client_id="c", store="memory")
 
@@ -355,9 +399,14 @@ async def test_authorization_code_helpers(server: ServerProcess, admin_ctx: Cont
     async with httpx.AsyncClient(base_url=server.base_url) as browser:
         await sign_in(browser, email, "correct horse battery")
         page = await browser.get(start.url)
-        decided = await browser.post("/oauth/authorize", data={
-            "csrf": hidden(page.text, "csrf"), "request": hidden(page.text, "request"),
-            "decision": "allow"})
+        decided = await browser.post(
+            "/oauth/authorize",
+            data={
+                "csrf": hidden(page.text, "csrf"),
+                "request": hidden(page.text, "request"),
+                "decision": "allow",
+            },
+        )
     callback = dict(httpx.URL(decided.headers["location"]).params)
     with pytest.raises(ValueError, match="state"):
         await tm.complete_authorization("me", start, {**callback, "state": "forged"})
