@@ -268,6 +268,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--issuer")
     serve_parser.add_argument("--data-dir")
 
+    login = commands.add_parser("login", help="sign in to an issuer for scripts (code flow)")
+    login.add_argument("--issuer", required=True)
+    login.add_argument("--client-id", required=True)
+    login.add_argument("--scope", default="openid offline_access")
+    token = commands.add_parser("token", help="print a valid access token from `login`")
+    token.add_argument("--issuer")
+
     commands.add_parser("migrate", parents=[store], help="apply database migrations")
     commands.add_parser("gc", parents=[store], help="purge expired and revoked rows")
     events = commands.add_parser("events", parents=[store], help="show security events")
@@ -374,6 +381,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return serve(args)
+        if args.command in ("login", "token"):
+            from keyturn.client import cli as client_cli
+
+            if args.command == "login":
+                return client_cli.login(args.issuer, args.client_id, args.scope)
+            return client_cli.print_token(args.issuer)
         args.settings = load_settings({"database": args.database, "data_dir": args.data_dir})
         command = COMMANDS[(args.command, getattr(args, "action", None))]
         asyncio.run(_run_admin(command, args))

@@ -1,0 +1,80 @@
+"""`keyturn login` and `keyturn token` as a person and a script use them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from keyturn import admin
+from keyturn.oauth.context import Context
+from tests.http.oidc_helpers import hidden, make_user, sign_in
+from tests.support import ServerProcess
+
+
+def keyturn(data: Path, *args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k != "BROWSER"}
+    env["XDG_DATA_HOME"] = str(data)
+    return subprocess.Popen(
+        [sys.executable, "-m", "keyturn", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+async def test_login_then_token(server: ServerProcess, admin_ctx: Context, tmp_path: Path) -> None:
+    client, _ = await admin.create_client(
+        admin_ctx,
+        admin.ClientSpec(
+            name="CLI",
+            public=True,
+            scope="openid offline_access",
+            redirect_uris=("http://127.0.0.1/callback",),
+        ),
+    )
+    not_yet = keyturn(tmp_path, "token")
+    _, complaint = await asyncio.to_thread(not_yet.communicate, timeout=60)
+    assert not_yet.returncode == 1 and "not logged in" in complaint
+
+    login = keyturn(tmp_path, "login", "--issuer", server.base_url, "--client-id", client.client_id)
+    assert login.stdout is not None
+    await asyncio.to_thread(login.stdout.readline)  # "Open this URL ..."
+    url = (await asyncio.to_thread(login.stdout.readline)).strip()
+    assert url.startswith(f"{server.base_url}/oauth/authorize?")
+
+    email = await make_user(admin_ctx)
+    async with httpx.AsyncClient(base_url=server.base_url) as browser:
+        await sign_in(browser, email, "correct horse battery")
+        page = await browser.get(url)
+        decided = await browser.post(
+            "/oauth/authorize",
+            data={
+                "csrf": hidden(page.text, "csrf"),
+                "request": hidden(page.text, "request"),
+                "decision": "allow",
+            },
+        )
+        callback = decided.headers["location"]
+        assert callback.startswith("http://127.0.0.1:")
+        landed = await browser.get(callback)  # the CLI's loopback listener
+        assert landed.status_code == 200
+    out, err = await asyncio.to_thread(login.communicate, timeout=60)
+    assert login.returncode == 0, err
+    assert "Logged in" in out
+    assert oct((tmp_path / "keyturn" / "key").stat().st_mode)[-3:] == "600"
+
+    printed = keyturn(tmp_path, "token")
+    token, err = await asyncio.to_thread(printed.communicate, timeout=60)
+    assert printed.returncode == 0, err
+    token = token.strip()
+    assert token.startswith("kta_")
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        info = await http.get("/oauth/userinfo", headers={"Authorization": f"Bearer {token}"})
+    assert info.status_code == 200
+    assert b"kta_" not in (tmp_path / "keyturn" / "tokens.db").read_bytes()
