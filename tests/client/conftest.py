@@ -48,7 +48,7 @@ class CountingTransport(httpx.AsyncBaseTransport):
         self.token_calls = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/oauth/token":
+        if request.url.path.endswith("/token"):
             self.token_calls += 1
         return await self.inner.handle_async_request(request)
 
