@@ -13,7 +13,6 @@ every 54 seconds, and never twice at once however many copies you run.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qsl, urlsplit
@@ -25,11 +24,12 @@ from keyturn.client import ReauthorizationRequired, TokenManager
 ACCOUNT = "demo-user"
 
 
-def wait_for_code(port_holder: list[int]) -> dict[str, str]:
+def sign_in(tm: TokenManager) -> None:
+    """Run the code flow once, catching the redirect on a loopback port."""
     answer: dict[str, str] = {}
 
     class Callback(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             answer.update(parse_qsl(urlsplit(self.path).query))
             self.send_response(200)
             self.end_headers()
@@ -39,15 +39,11 @@ def wait_for_code(port_holder: list[int]) -> dict[str, str]:
             pass
 
     server = HTTPServer(("127.0.0.1", 0), Callback)
-    port_holder.append(server.server_address[1])
-    thread = threading.Thread(target=server.handle_request)
-    thread.start()
-    while not port_holder or not answer:
-        time.sleep(0.1)
-        if answer:
-            break
-    thread.join()
-    return answer
+    start = tm.authorization_url(f"http://127.0.0.1:{server.server_address[1]}/callback")
+    print("Sign in here:", start.url)
+    server.handle_request()
+    server.server_close()
+    tm.complete_authorization(ACCOUNT, start, answer)
 
 
 def main() -> None:
@@ -66,22 +62,17 @@ def main() -> None:
     try:
         tm.access_token(ACCOUNT)
     except ReauthorizationRequired:
-        ports: list[int] = []
-        listener = threading.Thread(target=lambda: codes.append(wait_for_code(ports)))
-        codes: list[dict[str, str]] = []
-        listener.start()
-        while not ports:
-            time.sleep(0.05)
-        start = tm.authorization_url(f"http://127.0.0.1:{ports[0]}/callback")
-        print("Sign in here:", start.url)
-        listener.join()
-        tm.complete_authorization(ACCOUNT, start, codes[0])
+        sign_in(tm)
 
     with httpx.Client(auth=tm.auth(ACCOUNT)) as api:
         while True:
             me = api.get(f"{issuer}/oauth/userinfo").json()
-            print(time.strftime("%H:%M:%S"), "sub", me.get("sub"),
-                  "token …" + tm.access_token(ACCOUNT)[-8:])
+            print(
+                time.strftime("%H:%M:%S"),
+                "sub",
+                me.get("sub"),
+                "token …" + tm.access_token(ACCOUNT)[-8:],
+            )
             time.sleep(5)
 
 

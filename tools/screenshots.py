@@ -13,7 +13,6 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
-
 from playwright.async_api import async_playwright
 
 from keyturn import admin
@@ -34,11 +33,17 @@ async def main(out: Path) -> None:
         database = f"sqlite:///{tmp}/keyturn.db"
         with running_server(database, Path(tmp)) as server:
             store = await open_store(database)
-            ctx = await open_context(Settings(data_dir=tmp, secret_key=Secret(SECRET_KEY)),
-                                     store=store)
-            client, secret = await admin.create_client(ctx, admin.ClientSpec(
-                name="Budget App", scope="openid offline_access email transfers",
-                redirect_uris=("http://127.0.0.1/healthz",)))
+            ctx = await open_context(
+                Settings(data_dir=tmp, secret_key=Secret(SECRET_KEY)), store=store
+            )
+            client, secret = await admin.create_client(
+                ctx,
+                admin.ClientSpec(
+                    name="Budget App",
+                    scope="openid offline_access email transfers",
+                    redirect_uris=("http://127.0.0.1/healthz",),
+                ),
+            )
             await admin.create_user(ctx, "ann@example.com", "correct horse battery")
             await store.close()
             app = WebApp(client.client_id, secret)
@@ -46,9 +51,13 @@ async def main(out: Path) -> None:
             # stands in for the application's callback page.
             callback = f"http://127.0.0.1:{server.port}/healthz"
             pkce = Pkce.new()
-            params = authorize_params(app, pkce, redirect_uri=callback,
-                                      scope="openid offline_access email transfers",
-                                      prompt="consent")
+            params = authorize_params(
+                app,
+                pkce,
+                redirect_uri=callback,
+                scope="openid offline_access email transfers",
+                prompt="consent",
+            )
             async with async_playwright() as playwright:
                 browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
                 for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
