@@ -2,7 +2,7 @@
 -- tokens; every successful response's new refresh token is queued for reuse,
 -- so each chain walks forward one generation per request.
 -- Environment: KT_TOKENS (file, one refresh token per line), KT_AUTH (Basic value),
--- KT_PATH (default /oauth/token), KT_MODE (refresh | introspect).
+-- KT_PATH (default /oauth/token), KT_MODE (refresh | introspect | trivial: GET /healthz).
 
 local threads = {}
 local counter = 0
@@ -20,7 +20,7 @@ function init(args)
   local nthreads = tonumber(os.getenv("KT_THREADS") or "1")
   local n = 0
   for line in io.lines(os.getenv("KT_TOKENS")) do
-    if n % nthreads == id - 1 then
+    if line ~= "" and n % nthreads == id - 1 then
       tail = tail + 1
       pool[tail] = line
     end
@@ -46,7 +46,8 @@ local function give(token)
 end
 
 function request()
-  local token = take()
+  local token = nil
+  if mode ~= "trivial" then token = take() end
   if token == nil then
     return wrk.format("GET", "/healthz")
   end

@@ -136,3 +136,10 @@ def running_server(database: str, data_dir: Path, **kwargs: object) -> Iterator[
         yield server
     finally:
         server.stop()
+
+
+def away_from_minute_edge(margin: float = 8.0) -> None:
+    """Rate limits count in fixed one-minute windows; start a counting test well inside one."""
+    into = time.time() % 60
+    if into > 60 - margin:
+        time.sleep(60 - into + 0.1)

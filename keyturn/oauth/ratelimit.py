@@ -1,7 +1,10 @@
-"""Rate limits on the token endpoint, backed by the `limits` library.
+"""Rate limits on the token endpoint and the sign-in forms.
 
-In-process memory by default; Redis when configured, so that every instance
-shares one count.
+Fixed windows. In one process the counts live in a dict; across instances they
+live in Redis through the `limits` library. (limits' own in-memory storage
+sweeps every key on a timer, which cost 40% of a worker's CPU at one key per
+active grant in a profile under load; here a window rolls over lazily and a
+stale key is dropped once per window.)
 """
 
 from __future__ import annotations
@@ -9,9 +12,10 @@ from __future__ import annotations
 import logging
 import math
 import time
+from typing import Protocol
 
 from limits import RateLimitItem, RateLimitItemPerMinute
-from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.storage import Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 from limits.storage import storage_from_string
 
@@ -20,20 +24,52 @@ from keyturn.oauth.errors import SlowDown
 log = logging.getLogger(__name__)
 
 
-class RateLimiter:
-    def __init__(self, storage: Storage | None = None) -> None:
-        self._limiter = FixedWindowRateLimiter(storage or MemoryStorage())
-        self._items: dict[tuple[int, int], RateLimitItem] = {}
+class Counter(Protocol):
+    async def hit(self, amount: int, minutes: int, key: str) -> tuple[bool, float]:
+        """Count one event; return (still within the limit, window reset time)."""
+        ...
 
-    @classmethod
-    def from_url(cls, url: str | None) -> RateLimiter:
-        """`None` for in-process memory, or a `redis://…` URL shared by all instances."""
-        if url is None:
-            return cls()
-        storage = storage_from_string("async+" + url, implementation="redispy")
-        if not isinstance(storage, Storage):
-            raise ValueError(f"{url!r} does not name an async rate-limit storage")
-        return cls(storage)
+    async def peek(self, amount: int, minutes: int, key: str) -> tuple[bool, float]:
+        """(under the limit, window reset time) without counting."""
+        ...
+
+
+class InProcessCounter:
+    def __init__(self) -> None:
+        self._windows: dict[str, tuple[int, int]] = {}  # key -> (window number, count)
+        self._swept = 0
+
+    def _window(self, minutes: int) -> tuple[int, float]:
+        length = 60 * minutes
+        number = int(time.time() // length)
+        return number, (number + 1) * length
+
+    def _sweep(self, number: int) -> None:
+        if number == self._swept:
+            return
+        self._swept = number
+        self._windows = {k: v for k, v in self._windows.items() if v[0] >= number}
+
+    async def hit(self, amount: int, minutes: int, key: str) -> tuple[bool, float]:
+        number, resets = self._window(minutes)
+        self._sweep(number)
+        window, count = self._windows.get(key, (number, 0))
+        count = count + 1 if window == number else 1
+        self._windows[key] = (number, count)
+        return count <= amount, resets
+
+    async def peek(self, amount: int, minutes: int, key: str) -> tuple[bool, float]:
+        number, resets = self._window(minutes)
+        window, count = self._windows.get(key, (number, 0))
+        return (count if window == number else 0) < amount, resets
+
+
+class SharedCounter:
+    """Counts in Redis (or any `limits` storage), shared by every instance."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._limiter = FixedWindowRateLimiter(storage)
+        self._items: dict[tuple[int, int], RateLimitItem] = {}
 
     def _item(self, amount: int, minutes: int) -> RateLimitItem:
         item = self._items.get((amount, minutes))
@@ -41,35 +77,58 @@ class RateLimiter:
             item = self._items[(amount, minutes)] = RateLimitItemPerMinute(amount, minutes)
         return item
 
-    async def retry_after(self, amount: int, minutes: int, *key: str) -> int | None:
-        """Seconds until `key` may try again, or None if it is under its limit now."""
+    async def hit(self, amount: int, minutes: int, key: str) -> tuple[bool, float]:
         item = self._item(amount, minutes)
-        try:
-            if await self._limiter.test(item, *key):
-                return None
-            stats = await self._limiter.get_window_stats(item, *key)
-        except Exception:
-            log.warning("rate-limit storage failed; allowing the request", exc_info=True)
-            return None
-        return max(1, math.ceil(stats.reset_time - time.time()))
+        allowed = await self._limiter.hit(item, key)
+        if allowed:
+            return True, 0.0
+        return False, (await self._limiter.get_window_stats(item, key)).reset_time
 
-    async def count(self, amount: int, minutes: int, *key: str) -> None:
-        """Count one event (a failed sign-in, say) against `key` without deciding anything."""
-        try:
-            await self._limiter.hit(self._item(amount, minutes), *key)
-        except Exception:
-            log.warning("rate-limit storage failed; not counted", exc_info=True)
+    async def peek(self, amount: int, minutes: int, key: str) -> tuple[bool, float]:
+        item = self._item(amount, minutes)
+        if await self._limiter.test(item, key):
+            return True, 0.0
+        return False, (await self._limiter.get_window_stats(item, key)).reset_time
+
+
+class RateLimiter:
+    def __init__(self, counter: Counter | None = None) -> None:
+        self._counter: Counter = counter or InProcessCounter()
+
+    @classmethod
+    def from_url(cls, url: str | None) -> RateLimiter:
+        """`None` for in-process counts, or a `redis://…` URL shared by all instances."""
+        if url is None:
+            return cls()
+        storage = storage_from_string("async+" + url, implementation="redispy")
+        if not isinstance(storage, Storage):
+            raise ValueError(f"{url!r} does not name an async rate-limit storage")
+        return cls(SharedCounter(storage))
 
     async def check(self, per_minute: int, *key: str) -> None:
         """Count one request against `key`; raise `SlowDown` when over the limit."""
-        item = self._item(per_minute, 1)
         try:
-            if await self._limiter.hit(item, *key):
-                return
+            allowed, resets = await self._counter.hit(per_minute, 1, "/".join(key))
         except Exception:
             # Fail open: a rate-limit store that is down must not take the
             # token endpoint down with it.
             log.warning("rate-limit storage failed; allowing the request", exc_info=True)
             return
-        stats = await self._limiter.get_window_stats(item, *key)
-        raise SlowDown(math.ceil(stats.reset_time - time.time()), detail=f"rate limit on {key[0]}")
+        if not allowed:
+            raise SlowDown(math.ceil(resets - time.time()), detail=f"rate limit on {key[0]}")
+
+    async def retry_after(self, amount: int, minutes: int, *key: str) -> int | None:
+        """Seconds until `key` may try again, or None if it is under its limit now."""
+        try:
+            allowed, resets = await self._counter.peek(amount, minutes, "/".join(key))
+        except Exception:
+            log.warning("rate-limit storage failed; allowing the request", exc_info=True)
+            return None
+        return None if allowed else max(1, math.ceil(resets - time.time()))
+
+    async def count(self, amount: int, minutes: int, *key: str) -> None:
+        """Count one event (a failed sign-in, say) against `key` without deciding anything."""
+        try:
+            await self._counter.hit(amount, minutes, "/".join(key))
+        except Exception:
+            log.warning("rate-limit storage failed; not counted", exc_info=True)

@@ -15,6 +15,7 @@ from tests.http.helpers import make_partner, refresh, user_tokens
 from tests.support import (
     REDIS_URL,
     SECRET_KEY,
+    away_from_minute_edge,
     create_database,
     drop_database,
     running_server,
@@ -64,6 +65,7 @@ async def test_limit_is_shared_across_two_instances(tmp_path: Path) -> None:
                 httpx.AsyncClient(base_url=second.base_url) as b,
             ):
                 tokens = await user_tokens(a, partner)
+                away_from_minute_edge()
                 statuses = []
                 for index in range(45):
                     response = await refresh(

@@ -1,0 +1,686 @@
+"""keyturn's benchmark suite: refresh-token chains against keyturn and its peers.
+
+    .venv/bin/python bench/run.py            # full run (a few minutes)
+    .venv/bin/python bench/run.py --quick    # everything for a few seconds (CI keeps it working)
+
+Starts every system on loopback, seeds refresh tokens through each system's own
+code path, drives refresh-token chains with wrk (every response's new refresh
+token is used next), and prints one table: refreshes/s, p50/p99, errors, CPU
+milliseconds per refresh (server processes and PostgreSQL, apart and together),
+peak RSS. Ceilings in the same run: pgbench executing keyturn's refresh
+statement, and a trivial endpoint on keyturn's own HTTP stack. Also
+introspection throughput, the SDK's hot path and `keyturn serve` start-up.
+Needs wrk and pgbench (Debian packages) and a local PostgreSQL; peers are
+installed into .cache/ by this script (npm), never vendored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.seed import keyturn_tokens, oidc_provider_tokens  # noqa: E402
+from tests.support import POSTGRES_URL, free_port  # noqa: E402
+
+KEYTURN = [sys.executable, "-m", "keyturn"]
+SECRET_KEY = "bench-secret-key-0123456789-abcdefghijklmn"
+REDIRECT = "http://127.0.0.1/cb"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Row:
+    system: str
+    connections: int
+    requests_per_s: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    errors: int = 0
+    app_cpu_ms: float = 0.0
+    db_cpu_ms: float = 0.0
+    rss_mb: float = 0.0
+    note: str = ""
+
+    @property
+    def total_cpu_ms(self) -> float:
+        return self.app_cpu_ms + self.db_cpu_ms
+
+
+# -- processes and CPU -----------------------------------------------------------
+
+
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds) of a process, or None if it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def tree(root: int) -> list[int]:
+    """The root process and all its descendants."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (found := _stat(int(entry.name))) is not None:
+            parents[int(entry.name)] = found[0]
+    members, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        for child, its_parent in parents.items():
+            if its_parent == parent and child not in members:
+                members.add(child)
+                frontier.append(child)
+    return sorted(members)
+
+
+def postgres_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except OSError:
+                pass
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    return sum(found[1] for pid in pids if (found := _stat(pid)) is not None)
+
+
+def peak_rss_mb(pids: list[int]) -> float:
+    peak = 0.0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]) / 1024)
+        except OSError:
+            pass
+    return peak
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=0.5).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.02)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@contextmanager
+def process(
+    command: list[str], env: dict[str, str], cwd: Path | None = None, ready: str | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(
+        command, env={**os.environ, **env}, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        if ready:
+            wait_http(ready)
+        yield proc
+    finally:
+        for pid in reversed(tree(proc.pid)):
+            try:
+                os.kill(pid, 15)
+            except ProcessLookupError:
+                pass
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+# -- databases -------------------------------------------------------------------
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    name = f"keyturn_bench_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+# -- load --------------------------------------------------------------------------
+
+
+def wrk(
+    url: str,
+    tokens: list[str],
+    auth: tuple[str, str],
+    connections: int,
+    seconds: float,
+    mode: str = "refresh",
+    path: str | None = None,
+) -> dict[str, float]:
+    import base64
+
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
+        handle.write("\n".join(tokens) + "\n")
+    env = {
+        **os.environ,
+        "KT_TOKENS": handle.name,
+        "KT_THREADS": "2",
+        "KT_MODE": mode,
+        "KT_AUTH": base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode(),
+    }
+    if path:
+        env["KT_PATH"] = path
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(ROOT / "bench" / "refresh.lua"),
+            url,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    os.unlink(handle.name)
+    line = next(line for line in out.splitlines() if line.startswith("KT_RESULT"))
+    values = dict(part.split("=") for part in line.split()[1:])
+    requests, errors = int(values["requests"]), int(values["errors"])
+    duration = int(values["duration_us"]) / 1e6
+    return {
+        "ok": requests - errors,
+        "errors": errors,
+        "rps": (requests - errors) / duration,
+        "p50": int(values["p50_us"]) / 1000,
+        "p99": int(values["p99_us"]) / 1000,
+    }
+
+
+def measure(
+    name: str,
+    connections: int,
+    app_pids: Callable[[], list[int]],
+    run: Callable[[], dict[str, float]],
+    with_db: bool = True,
+) -> Row:
+    apps, dbs = app_pids(), postgres_pids() if with_db else []
+    app_before, db_before = cpu_seconds(apps), cpu_seconds(dbs)
+    result = run()
+    app_cpu, db_cpu = cpu_seconds(apps) - app_before, cpu_seconds(dbs) - db_before
+    done = max(1.0, result["ok"])
+    return Row(
+        name,
+        connections,
+        result["rps"],
+        result["p50"],
+        result["p99"],
+        int(result["errors"]),
+        app_cpu * 1000 / done,
+        db_cpu * 1000 / done,
+        peak_rss_mb(apps),
+    )
+
+
+# -- systems -----------------------------------------------------------------------
+
+
+def keyturn_cli(database: str, data_dir: Path, *args: str) -> dict[str, str]:
+    env = {**os.environ, "KEYTURN_SECRET_KEY": SECRET_KEY}
+    out = subprocess.run(
+        [*KEYTURN, *args, "--database", database, "--data-dir", str(data_dir), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    parsed: dict[str, str] = json.loads(out)
+    return parsed
+
+
+def bench_keyturn(
+    label: str,
+    database: str,
+    workers: int,
+    conns: list[int],
+    seconds: float,
+    tokens: int,
+    introspect: bool = False,
+) -> list[Row]:
+    rows: list[Row] = []
+    data = Path(tempfile.mkdtemp(prefix="kt-bench-"))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    client = keyturn_cli(
+        database,
+        data,
+        "client",
+        "create",
+        "--name",
+        "bench",
+        "--scope",
+        "offline_access",
+        "--redirect-uri",
+        REDIRECT,
+    )
+    email = f"{uuid.uuid4().hex[:8]}@example.com"
+    subprocess.run(
+        [
+            *KEYTURN,
+            "user",
+            "create",
+            "--email",
+            email,
+            "--password-stdin",
+            "--database",
+            database,
+            "--data-dir",
+            str(data),
+        ],
+        input="bench-password\n",
+        text=True,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "KEYTURN_SECRET_KEY": SECRET_KEY},
+    )
+    auth = (client["client_id"], client["client_secret"])
+    command = [
+        *KEYTURN,
+        "serve",
+        "--port",
+        str(port),
+        "--database",
+        database,
+        "--data-dir",
+        str(data),
+        "--workers",
+        str(workers),
+    ]
+    with process(command, {"KEYTURN_SECRET_KEY": SECRET_KEY}, ready=f"{base}/healthz") as proc:
+
+        def seed() -> list[str]:
+            return asyncio.run(
+                keyturn_tokens(
+                    base, *auth, f"http://127.0.0.1:{port}/cb", email, "bench-password", tokens
+                )
+            )
+
+        for connections in conns:
+            pool = seed()
+            rows.append(
+                measure(
+                    label,
+                    connections,
+                    lambda: tree(proc.pid),
+                    lambda pool=pool, c=connections: wrk(base, pool, auth, c, seconds),
+                    with_db=database.startswith("postgres"),
+                )
+            )
+        if introspect:
+            pool = seed()
+            rows.append(
+                measure(
+                    f"{label} introspection",
+                    conns[0],
+                    lambda: tree(proc.pid),
+                    lambda: wrk(base, pool, auth, conns[0], seconds, "introspect"),
+                )
+            )
+            trivial = measure(
+                f"{label} trivial endpoint (ceiling)",
+                conns[0],
+                lambda: tree(proc.pid),
+                lambda: wrk(base, [], auth, conns[0], seconds, "trivial"),
+                with_db=False,
+            )
+            rows.append(trivial)
+    shutil.rmtree(data, ignore_errors=True)
+    return rows
+
+
+def bench_oidc_provider(
+    label: str, adapter: str, conns: list[int], seconds: float, tokens: int
+) -> list[Row]:
+    from tests.client.test_interop_oidc_provider import install_oidc_provider
+
+    folder = install_oidc_provider()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        "PORT": str(port),
+        "CLIENT_ID": "bench",
+        "ACCESS_TTL": "43200",
+        "CLIENT_SECRET": "bench-secret-0123456789-abcdefghij",
+        "REDIRECT_URI": REDIRECT,
+        "ADAPTER": adapter,
+        "NODE_ENV": "production",
+    }
+    rows = []
+    with process(
+        ["node", "oidc_provider_server.mjs"],
+        env,
+        cwd=folder,
+        ready=f"{base}/.well-known/openid-configuration",
+    ) as proc:
+        auth = ("bench", env["CLIENT_SECRET"])
+        for connections in conns:
+            pool = asyncio.run(oidc_provider_tokens(base, *auth, REDIRECT, tokens))
+            rows.append(
+                measure(
+                    label,
+                    connections,
+                    lambda: tree(proc.pid),
+                    lambda pool=pool, c=connections: wrk(
+                        base, pool, auth, c, seconds, path="/token"
+                    ),
+                    with_db=False,
+                )
+            )
+    return rows
+
+
+PGBENCH_SCRIPT = """\\set n random(1, {count})
+UPDATE grants SET refresh_generation = refresh_generation + 1,
+ access_generation = access_generation + 1, access_scope = COALESCE(NULL, scope),
+ access_expires_at = CASE WHEN 1e10 < expires_at THEN 1e10 ELSE expires_at END,
+ rotated_at = 1e9, last_used_at = 1e9, last_ip = '127.0.0.1'
+ WHERE grant_id = decode(lpad(to_hex(:n::bigint), 32, '0'), 'hex') AND client_id = 'bench'
+ AND refresh_generation >= 0 AND has_refresh AND revoked_at IS NULL AND expires_at > 1e9
+ AND last_used_at >= 0
+ RETURNING grant_id, client_id, user_id, scope, access_scope, auth_time, created_at,
+ expires_at, refresh_generation, access_generation, access_expires_at, rotated_at,
+ last_used_at, last_ip, revoked_at, revoked_reason, has_refresh;
+"""
+
+
+def bench_pgbench(conns: list[int], seconds: float, count: int = 5000) -> list[Row]:
+    """The database's own limit for keyturn's refresh statement, same concurrency."""
+    rows = []
+    with fresh_database() as url:
+        subprocess.run(
+            [*KEYTURN, "migrate", "--database", url, "--data-dir", tempfile.mkdtemp()],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "KEYTURN_SECRET_KEY": SECRET_KEY},
+        )
+
+        async def seed() -> None:
+            conn = await asyncpg.connect(url)
+            await conn.execute("""INSERT INTO clients (client_id, name, access_ttl, refresh_ttl,
+                created_at) VALUES ('bench', 'bench', 43200, 630720000, 0)""")
+            await conn.execute(f"""INSERT INTO grants (grant_id, client_id, scope, access_scope,
+                created_at, expires_at, access_expires_at, rotated_at, last_used_at, has_refresh)
+                SELECT decode(lpad(to_hex(n), 32, '0'), 'hex'), 'bench', 'offline_access',
+                'offline_access', 0, 2e9, 2e9, 0, 0, true FROM generate_series(1, {count}) n""")
+            await conn.close()
+
+        asyncio.run(seed())
+        with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
+            script.write(PGBENCH_SCRIPT.format(count=count))
+        for connections in conns:
+            dbs = postgres_pids()
+            before = cpu_seconds(dbs)
+            out = subprocess.run(
+                [
+                    "pgbench",
+                    "-n",
+                    "-M",
+                    "prepared",
+                    "-c",
+                    str(connections),
+                    "-j",
+                    "2",
+                    "-T",
+                    str(max(1, int(seconds))),
+                    "-f",
+                    script.name,
+                    url,
+                ],
+                capture_output=True,
+                text=True,
+            )
+            text = out.stdout + out.stderr
+            tps = next(
+                (
+                    float(line.split("=")[1].split()[0])
+                    for line in text.splitlines()
+                    if line.startswith("tps")
+                ),
+                0.0,
+            )
+            latency = next(
+                (
+                    float(line.split("=")[1].split()[0])
+                    for line in text.splitlines()
+                    if line.startswith("latency average")
+                ),
+                0.0,
+            )
+            done = next(
+                (
+                    int(line.split(":")[1].split()[0])
+                    for line in text.splitlines()
+                    if "number of transactions actually processed" in line
+                ),
+                1,
+            )
+            db_cpu = cpu_seconds(dbs) - before
+            rows.append(
+                Row(
+                    "pgbench: keyturn refresh SQL (ceiling)",
+                    connections,
+                    tps,
+                    latency,
+                    0.0,
+                    0,
+                    0.0,
+                    db_cpu * 1000 / max(1, done),
+                    0.0,
+                    "p50 column is pgbench's average latency",
+                )
+            )
+        os.unlink(script.name)
+    return rows
+
+
+# -- smaller figures -------------------------------------------------------------
+
+
+def startup_seconds(database: str) -> float:
+    data = Path(tempfile.mkdtemp(prefix="kt-start-"))
+    port = free_port()
+    started = time.monotonic()
+    command = [
+        *KEYTURN,
+        "serve",
+        "--port",
+        str(port),
+        "--database",
+        database,
+        "--data-dir",
+        str(data),
+    ]
+    with process(
+        command, {"KEYTURN_SECRET_KEY": SECRET_KEY}, ready=f"http://127.0.0.1:{port}/healthz"
+    ):
+        elapsed = time.monotonic() - started
+    shutil.rmtree(data, ignore_errors=True)
+    return elapsed
+
+
+def sdk_hot_path(rounds: int) -> tuple[float, float]:
+    """Median microseconds per access_token() with a valid cached token: sync, async."""
+    from keyturn.client import AsyncTokenManager, TokenManager
+
+    response = {"access_token": "kta_x", "expires_in": 43200, "refresh_token": "ktr_y"}
+    calls = 20_000
+    with TokenManager(
+        token_endpoint="http://127.0.0.1:9/token", client_id="c", store="memory", cache_seconds=3600
+    ) as tm:
+        tm.save("a", response)
+        sync_samples = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            for _ in range(calls):
+                tm.access_token("a")
+            sync_samples.append((time.perf_counter() - started) / calls * 1e6)
+
+    async def run_async() -> list[float]:
+        atm = AsyncTokenManager(
+            token_endpoint="http://127.0.0.1:9/token",
+            client_id="c",
+            store="memory",
+            cache_seconds=3600,
+        )
+        await atm.save("a", response)
+        samples = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            for _ in range(calls):
+                await atm.access_token("a")
+            samples.append((time.perf_counter() - started) / calls * 1e6)
+        await atm.aclose()
+        return samples
+
+    return statistics.median(sync_samples), statistics.median(asyncio.run(run_async()))
+
+
+# -- report ----------------------------------------------------------------------
+
+
+def table(rows: list[Row]) -> str:
+    header = (
+        "| system | conns | refreshes/s | p50 ms | p99 ms | errors | app CPU ms/op "
+        "| DB CPU ms/op | total CPU ms/op | peak RSS MB |"
+    )
+    lines = [header, "|" + " --- |" * 10]
+    for r in rows:
+        lines.append(
+            f"| {r.system} | {r.connections} | {r.requests_per_s:,.0f} | "
+            f"{r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | {r.app_cpu_ms:.3f} | "
+            f"{r.db_cpu_ms:.3f} | {r.total_cpu_ms:.3f} | {r.rss_mb:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def chart(rows: list[Row], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    chosen = [
+        r
+        for r in rows
+        if r.connections == max(x.connections for x in rows)
+        and "introspection" not in r.system
+        and "trivial" not in r.system
+    ]
+    names = [r.system.replace(" (ceiling)", "*") for r in chosen]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5))
+    left.barh(names, [r.requests_per_s for r in chosen], color="#0b5cad")
+    left.set_xlabel("successful refreshes per second (higher is better)")
+    right.barh(names, [r.total_cpu_ms for r in chosen], color="#a40e26")
+    right.set_xlabel("CPU ms per refresh, server + database (lower is better)")
+    right.set_yticks([])
+    fig.suptitle(f"Refresh-token rotation, {chosen[0].connections} connections, 2-core machine")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="seconds, not minutes (for CI)")
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--tokens", type=int, default=3000)
+    parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "benchmarks.png")
+    parser.add_argument("--skip-peers", action="store_true")
+    args = parser.parse_args()
+    seconds, tokens = (2.0, 150) if args.quick else (args.seconds, args.tokens)
+    conns = [16] if args.quick else [16, 64]
+    rows: list[Row] = []
+    print(
+        f"# keyturn benchmark ({'quick' if args.quick else 'full'}): {seconds:.0f} s per run, "
+        f"{tokens} seeded refresh tokens per run, {os.cpu_count()} cores",
+        flush=True,
+    )
+
+    with fresh_database() as database:
+        rows += bench_keyturn(
+            "keyturn PostgreSQL, 1 worker", database, 1, conns, seconds, tokens, introspect=True
+        )
+    with fresh_database() as database:
+        rows += bench_keyturn("keyturn PostgreSQL, 2 workers", database, 2, conns, seconds, tokens)
+    sqlite = Path(tempfile.mkdtemp(prefix="kt-sqlite-")) / "keyturn.db"
+    rows += bench_keyturn(
+        "keyturn SQLite, 1 worker", f"sqlite:///{sqlite}", 1, conns, seconds, tokens
+    )
+    rows += bench_pgbench(conns, seconds)
+    if not args.skip_peers:
+        rows += bench_oidc_provider(
+            "node oidc-provider, in-memory", "memory", conns, seconds, tokens
+        )
+    print(table(rows), flush=True)
+
+    with fresh_database() as database:
+        startup_pg = startup_seconds(database)
+    startup_sqlite = startup_seconds(f"sqlite:///{tempfile.mkdtemp()}/k.db")
+    sync_us, async_us = sdk_hot_path(3 if args.quick else 7)
+    print(
+        f"\nkeyturn serve to first /healthz 200: SQLite {startup_sqlite:.2f} s, "
+        f"PostgreSQL {startup_pg:.2f} s"
+    )
+    print(
+        f"SDK access_token() with a valid cached token: sync {sync_us:.2f} us, "
+        f"async {async_us:.2f} us (median of rounds of 20,000 calls)"
+    )
+    if not args.quick and chart(rows, args.chart):
+        print(f"chart: {args.chart.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Seed refresh tokens through each system's own code path (the authorization code flow)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+
+from keyturn.oauth.pkce import s256
+
+
+def _hidden(html: str, name: str) -> str:
+    match = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert match, name
+    return match.group(1).replace("&amp;", "&")
+
+
+async def keyturn_tokens(
+    base: str,
+    client_id: str,
+    secret: str,
+    redirect: str,
+    email: str,
+    password: str,
+    count: int,
+    concurrency: int = 16,
+) -> list[str]:
+    """Sign in once, then run `count` code flows (consent is remembered after the first)."""
+    async with httpx.AsyncClient(base_url=base, timeout=60) as browser:
+        login = await browser.get("/login")
+        await browser.post(
+            "/login",
+            data={
+                "email": email,
+                "password": password,
+                "csrf": _hidden(login.text, "csrf"),
+                "return_to": "/account",
+            },
+        )
+
+        async def one() -> str:
+            verifier = secrets.token_urlsafe(48)
+            params = {
+                "response_type": "code",
+                "client_id": client_id,
+                "redirect_uri": redirect,
+                "scope": "offline_access",
+                "state": "s",
+                "code_challenge": s256(verifier),
+                "code_challenge_method": "S256",
+            }
+            response = await browser.get("/oauth/authorize", params=params)
+            if response.status_code == 200:  # first time: the consent page
+                response = await browser.post(
+                    "/oauth/authorize",
+                    data={
+                        "csrf": _hidden(response.text, "csrf"),
+                        "request": _hidden(response.text, "request"),
+                        "decision": "allow",
+                    },
+                )
+            code = parse_qs(urlsplit(response.headers["location"]).query)["code"][0]
+            token = await browser.post(
+                "/oauth/token",
+                auth=(client_id, secret),
+                data={
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "redirect_uri": redirect,
+                    "code_verifier": verifier,
+                },
+            )
+            return str(token.json()["refresh_token"])
+
+        first = await one()
+        gate = asyncio.Semaphore(concurrency)
+
+        async def limited() -> str:
+            async with gate:
+                return await one()
+
+        return [first, *await asyncio.gather(*(limited() for _ in range(count - 1)))]
+
+
+async def oidc_provider_tokens(
+    issuer: str, client_id: str, secret: str, redirect: str, count: int, concurrency: int = 16
+) -> list[str]:
+    """oidc-provider signs in and consents by itself (tests/interop); follow its redirects."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one() -> str:
+        async with gate, httpx.AsyncClient(timeout=60) as browser:
+            verifier = secrets.token_urlsafe(48)
+            url = httpx.URL(
+                f"{issuer}/auth?"
+                + urlencode(
+                    {
+                        "response_type": "code",
+                        "client_id": client_id,
+                        "redirect_uri": redirect,
+                        "scope": "openid offline_access",
+                        "prompt": "consent",
+                        "state": "s",
+                        "code_challenge": s256(verifier),
+                        "code_challenge_method": "S256",
+                    }
+                )
+            )
+            for _ in range(10):
+                location = (await browser.get(url)).headers["location"]
+                if location.startswith(redirect):
+                    break
+                url = url.join(location)
+            code = parse_qs(urlsplit(location).query)["code"][0]
+            token = await browser.post(
+                f"{issuer}/token",
+                auth=(client_id, secret),
+                data={
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "redirect_uri": redirect,
+                    "code_verifier": verifier,
+                },
+            )
+            return str(token.json()["refresh_token"])
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))
