@@ -138,26 +138,23 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 def process(
     command: list[str], env: dict[str, str], cwd: Path | None = None, ready: str | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(
-        command, env={**os.environ, **env}, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
-        if ready:
-            wait_http(ready)
-        yield proc
-    finally:
-        for pid in reversed(tree(proc.pid)):
-            try:
-                os.kill(pid, 15)
-            except ProcessLookupError:
-                pass
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            command, env={**os.environ, **env}, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
+        )
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            if ready:
+                wait_http(ready)
+            yield proc
+        finally:
+            for pid in reversed(tree(proc.pid)):
+                with suppress(ProcessLookupError):
+                    os.kill(pid, 15)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 # -- databases -------------------------------------------------------------------
