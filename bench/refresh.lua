@@ -64,7 +64,7 @@ function response(status, hdrs, body)
     return
   end
   if status == 200 then
-    local token = string.match(body, '"refresh_token":"([^"]+)"')
+    local token = string.match(body, '"refresh_token"%s*:%s*"([^"]+)"')
     if token then give(token) else errors = errors + 1 end
   else
     errors = errors + 1
@@ -73,9 +73,18 @@ end
 
 function done(summary, latency, requests)
   local failed = 0
+  local out = os.getenv("KT_OUT") and io.open(os.getenv("KT_OUT"), "w")
   for _, thread in ipairs(threads) do
     failed = failed + (thread:get("errors") or 0)
+    if out then
+      -- Hand the chains' current tokens to the next run instead of seeding again.
+      local pool, first, last = thread:get("pool"), thread:get("head"), thread:get("tail")
+      for i = first, last do
+        if pool[i] then out:write(pool[i], "\n") end
+      end
+    end
   end
+  if out then out:close() end
   io.write(string.format("KT_RESULT requests=%d errors=%d p50_us=%d p99_us=%d duration_us=%d\n",
     summary.requests, failed + summary.errors.status, latency:percentile(50),
     latency:percentile(99), summary.duration))

@@ -38,7 +38,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.seed import keyturn_tokens, oidc_provider_tokens  # noqa: E402
+from bench.seed import code_flow_tokens, keyturn_tokens  # noqa: E402
 from tests.support import POSTGRES_URL, free_port  # noqa: E402
 
 KEYTURN = [sys.executable, "-m", "keyturn"]
@@ -191,12 +191,15 @@ def wrk(
     mode: str = "refresh",
     path: str | None = None,
 ) -> dict[str, float]:
+    """Run wrk; `tokens` is replaced in place by the tokens the chains ended on."""
     import base64
 
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
         handle.write("\n".join(tokens) + "\n")
+    leftover = handle.name + ".left"
     env = {
         **os.environ,
+        "KT_OUT": leftover,
         "KT_TOKENS": handle.name,
         "KT_THREADS": "2",
         "KT_MODE": mode,
@@ -222,6 +225,9 @@ def wrk(
         check=True,
     ).stdout
     os.unlink(handle.name)
+    if mode == "refresh":
+        tokens[:] = Path(leftover).read_text().split()
+    os.unlink(leftover)
     line = next(line for line in out.splitlines() if line.startswith("KT_RESULT"))
     values = dict(part.split("=") for part in line.split()[1:])
     requests, errors = int(values["requests"]), int(values["errors"])
@@ -335,27 +341,16 @@ def bench_keyturn(
         str(workers),
     ]
     with process(command, {"KEYTURN_SECRET_KEY": SECRET_KEY}, ready=f"{base}/healthz") as proc:
-
-        def seed() -> list[str]:
-            return asyncio.run(
-                keyturn_tokens(
-                    base, *auth, f"http://127.0.0.1:{port}/cb", email, "bench-password", tokens
-                )
+        pool = asyncio.run(
+            keyturn_tokens(
+                base, *auth, f"http://127.0.0.1:{port}/cb", email, "bench-password", tokens
             )
-
-        for connections in conns:
-            pool = seed()
-            rows.append(
-                measure(
-                    label,
-                    connections,
-                    lambda: tree(proc.pid),
-                    lambda pool=pool, c=connections: wrk(base, pool, auth, c, seconds),
-                    with_db=database.startswith("postgres"),
-                )
-            )
+        )
+        with_db = database.startswith("postgres")
+        rows += chains(
+            label, conns, lambda: tree(proc.pid), base, pool, auth, seconds, "/oauth/token", with_db
+        )
         if introspect:
-            pool = seed()
             rows.append(
                 measure(
                     f"{label} introspection",
@@ -364,15 +359,42 @@ def bench_keyturn(
                     lambda: wrk(base, pool, auth, conns[0], seconds, "introspect"),
                 )
             )
-            trivial = measure(
-                f"{label} trivial endpoint (ceiling)",
-                conns[0],
-                lambda: tree(proc.pid),
-                lambda: wrk(base, [], auth, conns[0], seconds, "trivial"),
-                with_db=False,
+            rows.append(
+                measure(
+                    f"{label} trivial endpoint (ceiling)",
+                    conns[0],
+                    lambda: tree(proc.pid),
+                    lambda: wrk(base, [], auth, conns[0], seconds, "trivial"),
+                    with_db=False,
+                )
             )
-            rows.append(trivial)
     shutil.rmtree(data, ignore_errors=True)
+    return rows
+
+
+def chains(
+    label: str,
+    conns: list[int],
+    pids: Callable[[], list[int]],
+    base: str,
+    pool: list[str],
+    auth: tuple[str, str],
+    seconds: float,
+    path: str,
+    with_db: bool,
+) -> list[Row]:
+    """One wrk run per connection count; each run carries on the chains of the last."""
+    rows = []
+    for connections in conns:
+        rows.append(
+            measure(
+                label,
+                connections,
+                pids,
+                lambda c=connections: wrk(base, pool, auth, c, seconds, path=path),
+                with_db=with_db,
+            )
+        )
     return rows
 
 
@@ -393,26 +415,88 @@ def bench_oidc_provider(
         "ADAPTER": adapter,
         "NODE_ENV": "production",
     }
-    rows = []
+    auth = ("bench", env["CLIENT_SECRET"])
     with process(
         ["node", "oidc_provider_server.mjs"],
         env,
         cwd=folder,
         ready=f"{base}/.well-known/openid-configuration",
     ) as proc:
-        auth = ("bench", env["CLIENT_SECRET"])
-        for connections in conns:
-            pool = asyncio.run(oidc_provider_tokens(base, *auth, REDIRECT, tokens))
-            rows.append(
-                measure(
-                    label,
-                    connections,
-                    lambda: tree(proc.pid),
-                    lambda pool=pool, c=connections: wrk(
-                        base, pool, auth, c, seconds, path="/token"
-                    ),
-                    with_db=False,
+        pool = asyncio.run(
+            code_flow_tokens(
+                f"{base}/auth",
+                f"{base}/token",
+                *auth,
+                REDIRECT,
+                tokens,
+                "openid offline_access",
+                prompt="consent",
+            )
+        )
+        return chains(
+            label, conns, lambda: tree(proc.pid), base, pool, auth, seconds, "/token", with_db=False
+        )
+
+
+PEERS_VENV = ROOT / ".cache" / "peers-venv"
+PEER_PACKAGES = ["flask", "authlib", "sqlalchemy", "psycopg2-binary", "gunicorn"]
+
+
+def peers_python() -> Path:
+    """A virtual environment under .cache/ with the Python peers (pip, never vendored)."""
+    python = PEERS_VENV / "bin" / "python"
+    stamp = PEERS_VENV / "installed.txt"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PEERS_VENV)], check=True)
+    if not stamp.exists() or stamp.read_text() != " ".join(PEER_PACKAGES):
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *PEER_PACKAGES], check=True)
+        stamp.write_text(" ".join(PEER_PACKAGES))
+    return python
+
+
+def bench_authlib(conns: list[int], seconds: float, tokens: int, workers: int = 2) -> list[Row]:
+    python = peers_python()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    auth = ("bench", "bench-secret-0123456789-abcdefghij")
+    rows = []
+    with fresh_database() as url:
+        env = {
+            "DATABASE_URL": url,
+            "CLIENT_ID": auth[0],
+            "CLIENT_SECRET": auth[1],
+            "REDIRECT_URI": REDIRECT,
+        }
+        peers = ROOT / "bench" / "peers"
+        subprocess.run(
+            [str(python), "authlib_server.py"], cwd=peers, check=True, env={**os.environ, **env}
+        )
+        gunicorn = [
+            str(python),
+            "-m",
+            "gunicorn",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "authlib_server:app",
+        ]
+        with process(gunicorn, env, cwd=peers, ready=f"{base}/authorize") as proc:
+            pool = asyncio.run(
+                code_flow_tokens(
+                    f"{base}/authorize", f"{base}/token", *auth, REDIRECT, tokens, "offline_access"
                 )
+            )
+            rows = chains(
+                f"Authlib (Flask, gunicorn {workers} workers)",
+                conns,
+                lambda: tree(proc.pid),
+                base,
+                pool,
+                auth,
+                seconds,
+                "/token",
+                with_db=True,
             )
     return rows
 

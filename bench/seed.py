@@ -85,27 +85,36 @@ async def keyturn_tokens(
         return [first, *await asyncio.gather(*(limited() for _ in range(count - 1)))]
 
 
-async def oidc_provider_tokens(
-    issuer: str, client_id: str, secret: str, redirect: str, count: int, concurrency: int = 16
+async def code_flow_tokens(
+    authorize_endpoint: str,
+    token_endpoint: str,
+    client_id: str,
+    secret: str,
+    redirect: str,
+    count: int,
+    scope: str,
+    concurrency: int = 16,
+    **extra: str,
 ) -> list[str]:
-    """oidc-provider signs in and consents by itself (tests/interop); follow its redirects."""
+    """For peers that sign in and consent by themselves: follow redirects to the code."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one() -> str:
         async with gate, httpx.AsyncClient(timeout=60) as browser:
             verifier = secrets.token_urlsafe(48)
             url = httpx.URL(
-                f"{issuer}/auth?"
+                authorize_endpoint
+                + "?"
                 + urlencode(
                     {
                         "response_type": "code",
                         "client_id": client_id,
                         "redirect_uri": redirect,
-                        "scope": "openid offline_access",
-                        "prompt": "consent",
+                        "scope": scope,
                         "state": "s",
                         "code_challenge": s256(verifier),
                         "code_challenge_method": "S256",
+                        **extra,
                     }
                 )
             )
@@ -116,7 +125,7 @@ async def oidc_provider_tokens(
                 url = url.join(location)
             code = parse_qs(urlsplit(location).query)["code"][0]
             token = await browser.post(
-                f"{issuer}/token",
+                token_endpoint,
                 auth=(client_id, secret),
                 data={
                     "grant_type": "authorization_code",
