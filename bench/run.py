@@ -39,11 +39,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.seed import code_flow_tokens, keyturn_tokens  # noqa: E402
-from tests.support import POSTGRES_URL, free_port  # noqa: E402
+from tests.support import POSTGRES_URL, REDIS_URL, free_port  # noqa: E402
 
 KEYTURN = [sys.executable, "-m", "keyturn"]
 SECRET_KEY = "bench-secret-key-0123456789-abcdefghijklmn"
 REDIRECT = "http://127.0.0.1/cb"
+PASSWORD = "bench-password"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -94,12 +95,12 @@ def tree(root: int) -> list[int]:
     return sorted(members)
 
 
-def postgres_pids() -> list[int]:
+def named_pids(name: str) -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "comm").read_text().strip() == "postgres":
+                if (entry / "comm").read_text().strip() == name:
                     pids.append(int(entry.name))
             except OSError:
                 pass
@@ -108,6 +109,27 @@ def postgres_pids() -> list[int]:
 
 def cpu_seconds(pids: list[int]) -> float:
     return sum(found[1] for pid in pids if (found := _stat(pid)) is not None)
+
+
+def _reaped_children_seconds(pid: int) -> float:
+    """CPU of a process's children that have exited (cutime + cstime)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return (int(fields[13]) + int(fields[14])) / TICKS
+
+
+def database_cpu_seconds(kind: str = "postgres") -> float:
+    """All PostgreSQL processes, including backends that exited during the run (their
+    CPU is added to the postmaster's reaped-children counters); or the Redis server."""
+    if kind == "redis":
+        return cpu_seconds(named_pids("redis-server"))
+    pids = named_pids("postgres")
+    parents = {pid: found[0] for pid in pids if (found := _stat(pid)) is not None}
+    postmasters = [pid for pid, parent in parents.items() if parent not in parents]
+    return cpu_seconds(pids) + sum(_reaped_children_seconds(pid) for pid in postmasters)
 
 
 def peak_rss_mb(pids: list[int]) -> float:
@@ -246,12 +268,15 @@ def measure(
     connections: int,
     app_pids: Callable[[], list[int]],
     run: Callable[[], dict[str, float]],
-    with_db: bool = True,
+    with_db: bool | str = True,
 ) -> Row:
-    apps, dbs = app_pids(), postgres_pids() if with_db else []
-    app_before, db_before = cpu_seconds(apps), cpu_seconds(dbs)
+    """Run the load once; CPU of the app's processes and of its database (postgres, redis)."""
+    kind = with_db if isinstance(with_db, str) else "postgres"
+    apps = app_pids()
+    app_before, db_before = cpu_seconds(apps), database_cpu_seconds(kind)
     result = run()
-    app_cpu, db_cpu = cpu_seconds(apps) - app_before, cpu_seconds(dbs) - db_before
+    app_cpu = cpu_seconds(apps) - app_before
+    db_cpu = database_cpu_seconds(kind) - db_before if with_db else 0.0
     done = max(1.0, result["ok"])
     return Row(
         name,
@@ -282,19 +307,8 @@ def keyturn_cli(database: str, data_dir: Path, *args: str) -> dict[str, str]:
     return parsed
 
 
-def bench_keyturn(
-    label: str,
-    database: str,
-    workers: int,
-    conns: list[int],
-    seconds: float,
-    tokens: int,
-    introspect: bool = False,
-) -> list[Row]:
-    rows: list[Row] = []
-    data = Path(tempfile.mkdtemp(prefix="kt-bench-"))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+def keyturn_app(database: str, data: Path, *client_options: str) -> tuple[tuple[str, str], str]:
+    """A confidential client and a user with a password, made with the keyturn CLI."""
     client = keyturn_cli(
         database,
         data,
@@ -306,6 +320,7 @@ def bench_keyturn(
         "offline_access",
         "--redirect-uri",
         REDIRECT,
+        *client_options,
     )
     email = f"{uuid.uuid4().hex[:8]}@example.com"
     subprocess.run(
@@ -321,13 +336,29 @@ def bench_keyturn(
             "--data-dir",
             str(data),
         ],
-        input="bench-password\n",
+        input=f"{PASSWORD}\n",
         text=True,
         check=True,
         capture_output=True,
         env={**os.environ, "KEYTURN_SECRET_KEY": SECRET_KEY},
     )
-    auth = (client["client_id"], client["client_secret"])
+    return (client["client_id"], client["client_secret"]), email
+
+
+def bench_keyturn(
+    label: str,
+    database: str,
+    workers: int,
+    conns: list[int],
+    seconds: float,
+    tokens: int,
+    introspect: bool = False,
+) -> list[Row]:
+    rows: list[Row] = []
+    data = Path(tempfile.mkdtemp(prefix="kt-bench-"))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    auth, email = keyturn_app(database, data)
     command = [
         *KEYTURN,
         "serve",
@@ -342,9 +373,7 @@ def bench_keyturn(
     ]
     with process(command, {"KEYTURN_SECRET_KEY": SECRET_KEY}, ready=f"{base}/healthz") as proc:
         pool = asyncio.run(
-            keyturn_tokens(
-                base, *auth, f"http://127.0.0.1:{port}/cb", email, "bench-password", tokens
-            )
+            keyturn_tokens(base, *auth, f"http://127.0.0.1:{port}/cb", email, PASSWORD, tokens)
         )
         with_db = database.startswith("postgres")
         rows += chains(
@@ -381,7 +410,7 @@ def chains(
     auth: tuple[str, str],
     seconds: float,
     path: str,
-    with_db: bool,
+    with_db: bool | str,
 ) -> list[Row]:
     """One wrk run per connection count; each run carries on the chains of the last."""
     rows = []
@@ -401,6 +430,7 @@ def chains(
 def bench_oidc_provider(
     label: str, adapter: str, conns: list[int], seconds: float, tokens: int
 ) -> list[Row]:
+    """node oidc-provider in memory (its best case) or on Redis (redis_adapter.mjs)."""
     from tests.client.test_interop_oidc_provider import install_oidc_provider
 
     folder = install_oidc_provider()
@@ -414,6 +444,8 @@ def bench_oidc_provider(
         "REDIRECT_URI": REDIRECT,
         "ADAPTER": adapter,
         "NODE_ENV": "production",
+        "REDIS_URL": REDIS_URL,
+        "REDIS_PREFIX": f"oidc-bench-{uuid.uuid4().hex[:8]}:",
     }
     auth = ("bench", env["CLIENT_SECRET"])
     with process(
@@ -434,12 +466,28 @@ def bench_oidc_provider(
             )
         )
         return chains(
-            label, conns, lambda: tree(proc.pid), base, pool, auth, seconds, "/token", with_db=False
+            label,
+            conns,
+            lambda: tree(proc.pid),
+            base,
+            pool,
+            auth,
+            seconds,
+            "/token",
+            with_db="redis" if adapter == "redis" else False,
         )
 
 
 PEERS_VENV = ROOT / ".cache" / "peers-venv"
-PEER_PACKAGES = ["flask", "authlib", "sqlalchemy", "psycopg2-binary", "gunicorn"]
+PEER_PACKAGES = [
+    "flask",
+    "authlib",
+    "sqlalchemy",
+    "psycopg2-binary",
+    "gunicorn",
+    "django",
+    "django-oauth-toolkit",
+]
 
 
 def peers_python() -> Path:
@@ -501,6 +549,56 @@ def bench_authlib(conns: list[int], seconds: float, tokens: int, workers: int = 
     return rows
 
 
+def bench_dot(
+    conns: list[int], seconds: float, tokens: int, *, hashed: bool, workers: int = 2
+) -> list[Row]:
+    """django-oauth-toolkit; `hashed` is its default (client secrets hashed with PBKDF2)."""
+    python = peers_python()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    auth = ("bench", "bench-secret-0123456789-abcdefghij")
+    label = "django-oauth-toolkit" + (" (default hashed secret)" if hashed else " (plain secret)")
+    with fresh_database() as url:
+        env = {
+            "DATABASE_URL": url,
+            "CLIENT_ID": auth[0],
+            "CLIENT_SECRET": auth[1],
+            "REDIRECT_URI": REDIRECT,
+            "HASH_CLIENT_SECRET": "1" if hashed else "0",
+        }
+        peers = ROOT / "bench" / "peers"
+        subprocess.run(
+            [str(python), "dot_server.py"], cwd=peers, check=True, env={**os.environ, **env}
+        )
+        gunicorn = [
+            str(python),
+            "-m",
+            "gunicorn",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "dot_server:application",
+        ]
+        with process(gunicorn, env, cwd=peers, ready=f"{base}/o/token/") as proc:
+            pool = asyncio.run(
+                code_flow_tokens(
+                    f"{base}/login", f"{base}/o/token/", *auth, REDIRECT, tokens, "read"
+                )
+            )
+            return chains(
+                label,
+                conns,
+                lambda: tree(proc.pid),
+                base,
+                pool,
+                auth,
+                seconds,
+                "/o/token/",
+                with_db=True,
+            )
+
+
 PGBENCH_SCRIPT = """\\set n random(1, {count})
 UPDATE grants SET refresh_generation = refresh_generation + 1,
  access_generation = access_generation + 1, access_scope = COALESCE(NULL, scope),
@@ -540,8 +638,7 @@ def bench_pgbench(conns: list[int], seconds: float, count: int = 5000) -> list[R
         with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
             script.write(PGBENCH_SCRIPT.format(count=count))
         for connections in conns:
-            dbs = postgres_pids()
-            before = cpu_seconds(dbs)
+            before = database_cpu_seconds()
             out = subprocess.run(
                 [
                     "pgbench",
@@ -586,7 +683,7 @@ def bench_pgbench(conns: list[int], seconds: float, count: int = 5000) -> list[R
                 ),
                 1,
             )
-            db_cpu = cpu_seconds(dbs) - before
+            db_cpu = database_cpu_seconds() - before
             rows.append(
                 Row(
                     "pgbench: keyturn refresh SQL (ceiling)",
@@ -665,6 +762,89 @@ def sdk_hot_path(rounds: int) -> tuple[float, float]:
         return samples
 
     return statistics.median(sync_samples), statistics.median(asyncio.run(run_async()))
+
+
+def sdk_storm(processes: int = 8, threads: int = 32) -> tuple[int, float]:
+    """The SDK's refresh storm: how many refreshes reach the server for one expiry, and
+    seconds from the token falling due until every caller holds the new one."""
+    import re
+
+    from keyturn.client import AsyncTokenManager
+
+    data = Path(tempfile.mkdtemp(prefix="kt-storm-"))
+    database = f"sqlite:///{data / 'server.db'}"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    auth, email = keyturn_app(database, data, "--access-ttl", "4")
+    keys = ["storm-benchmark-key-0123456789-abcdefgh"]
+    store = f"sqlite:///{data / 'sdk.db'}"
+    counted = re.compile(r'keyturn_token_requests_total\{grant_type="refresh_token",[^}]*\} (\S+)')
+
+    def refreshes() -> float:
+        return sum(float(v) for v in counted.findall(httpx.get(f"{base}/metrics").text))
+
+    command = [
+        *KEYTURN,
+        "serve",
+        "--port",
+        str(port),
+        "--database",
+        database,
+        "--data-dir",
+        str(data),
+    ]
+    with process(command, {"KEYTURN_SECRET_KEY": SECRET_KEY}, ready=f"{base}/healthz"):
+        seed = asyncio.run(
+            keyturn_tokens(base, *auth, f"http://127.0.0.1:{port}/cb", email, PASSWORD, 1)
+        )[0]
+        response = httpx.post(
+            f"{base}/oauth/token",
+            auth=auth,
+            data={"grant_type": "refresh_token", "refresh_token": seed},
+        ).json()
+
+        async def save() -> float:
+            manager = AsyncTokenManager(
+                issuer=base,
+                client_id=auth[0],
+                client_secret=auth[1],
+                store=store,
+                encryption_keys=keys,
+            )
+            record = await manager.save("storm", response)
+            await manager.aclose()
+            assert record.refresh_at is not None
+            return record.refresh_at
+
+        due = asyncio.run(save())
+        before = refreshes()
+        options = {
+            "issuer": base,
+            "client_id": auth[0],
+            "client_secret": auth[1],
+            "store": store,
+            "keys": keys,
+            "account": "storm",
+            "threads": threads,
+            "initial": response["access_token"],
+            "seconds": 30,
+        }
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.client.storm_child", json.dumps(options)],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            for _ in range(processes)
+        ]
+        reports = [
+            json.loads(child.communicate(timeout=120)[0].splitlines()[-1]) for child in children
+        ]
+        reached = int(refreshes() - before)
+    shutil.rmtree(data, ignore_errors=True)
+    return reached, max(report["done_at"] for report in reports) - due
 
 
 # -- report ----------------------------------------------------------------------
@@ -751,6 +931,7 @@ def main() -> None:
         startup_pg = startup_seconds(database)
     startup_sqlite = startup_seconds(f"sqlite:///{tempfile.mkdtemp()}/k.db")
     sync_us, async_us = sdk_hot_path(3 if args.quick else 7)
+    reached, settle = sdk_storm(4 if args.quick else 8, 8 if args.quick else 32)
     print(
         f"\nkeyturn serve to first /healthz 200: SQLite {startup_sqlite:.2f} s, "
         f"PostgreSQL {startup_pg:.2f} s"
@@ -758,6 +939,11 @@ def main() -> None:
     print(
         f"SDK access_token() with a valid cached token: sync {sync_us:.2f} us, "
         f"async {async_us:.2f} us (median of rounds of 20,000 calls)"
+    )
+    print(
+        f"SDK refresh storm ({4 if args.quick else 8} processes x {8 if args.quick else 32} "
+        f"threads, SQLite store): {reached} refresh(es) reached the server for one expiry; "
+        f"every caller held the new token {settle:.2f} s after it fell due"
     )
     if not args.quick and chart(rows, args.chart):
         print(f"chart: {args.chart.relative_to(ROOT)}")

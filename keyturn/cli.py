@@ -274,6 +274,14 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("--scope", default="openid offline_access")
     token = commands.add_parser("token", help="print a valid access token from `login`")
     token.add_argument("--issuer")
+    token_store = commands.add_parser(
+        "token-store", help="client SDK stores: re-encrypt under the newest key"
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    reencrypt = token_store.add_parser(
+        "reencrypt",
+        help="keys from KEYTURN_CLIENT_ENCRYPTION_KEYS (comma-separated, newest first)",
+    )
+    reencrypt.add_argument("--store", required=True, help="sqlite:///…, postgresql://…, redis://…")
 
     commands.add_parser("migrate", parents=[store], help="apply database migrations")
     commands.add_parser("gc", parents=[store], help="purge expired and revoked rows")
@@ -381,6 +389,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return serve(args)
+        if args.command == "token-store":
+            from keyturn.client import cli as client_cli
+
+            return client_cli.reencrypt(args.store)
         if args.command in ("login", "token"):
             from keyturn.client import cli as client_cli
 

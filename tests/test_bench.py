@@ -21,13 +21,22 @@ def test_quick_benchmark_runs_every_system_and_prints_the_table() -> None:
         if IN_CI:
             pytest.fail(f"CI=true: the benchmark needs {missing}")
         pytest.skip(f"the benchmark needs {missing}")
-    result = subprocess.run([sys.executable, "bench/run.py", "--quick"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "bench/run.py", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     systems = {row.split("|")[1].strip() for row in rows[2:]}
-    assert {"keyturn PostgreSQL, 1 worker", "keyturn SQLite, 1 worker",
-            "pgbench: keyturn refresh SQL (ceiling)", "node oidc-provider, in-memory"} <= systems
+    assert {
+        "keyturn PostgreSQL, 1 worker",
+        "keyturn SQLite, 1 worker",
+        "pgbench: keyturn refresh SQL (ceiling)",
+        "node oidc-provider, in-memory",
+    } <= systems
     for row in rows[2:]:
         cells = [cell.strip() for cell in row.split("|")[1:-1]]
         assert float(cells[2].replace(",", "")) > 0, f"no successful requests: {row}"

@@ -145,3 +145,18 @@ def print_token(issuer: str | None) -> int:
             print(f"keyturn: could not refresh the token: {exc}", file=sys.stderr)
             return 1
     return 0
+
+
+def reencrypt(store: str) -> int:
+    """Re-seal every record of an SDK store under the newest key (rotation's last step)."""
+    keys = [k for k in os.environ.get("KEYTURN_CLIENT_ENCRYPTION_KEYS", "").split(",") if k]
+    if not keys:
+        print("keyturn: set KEYTURN_CLIENT_ENCRYPTION_KEYS (newest first)", file=sys.stderr)
+        return 2
+    # No server is contacted: the endpoint is a placeholder the manager never calls.
+    with TokenManager(
+        token_endpoint="http://127.0.0.1:9/", client_id="-", store=store, encryption_keys=keys
+    ) as manager:
+        changed = manager.reencrypt()
+    print(f"re-encrypted {changed} records", flush=True)
+    return 0

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import random
 import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
@@ -118,6 +120,8 @@ class AsyncTokenManager:
         self._tasks: set[asyncio.Task[Any]] = set()
         # account -> (record, monotonic time it was read); the hot path.
         self.cache: dict[str, tuple[TokenRecord, float]] = {}
+        # Server clock minus ours; only needed for tokens that carry an absolute exp.
+        self.server_skew = 0.0
 
     # -- plumbing ----------------------------------------------------------
 
@@ -293,7 +297,9 @@ class AsyncTokenManager:
                 "code_verifier": start.code_verifier,
             },
         )
-        record = TokenRecord.from_response(response, now=self._clock())
+        record = TokenRecord.from_response(
+            response, now=self._clock(), server_skew=self.server_skew
+        )
         await self._write(account, record)
         return record
 
@@ -355,7 +361,9 @@ class AsyncTokenManager:
                 if not current.expired(self._clock()):
                     return current  # still valid: serve it and try again next time
                 raise
-            record = TokenRecord.from_response(response, now=self._clock(), previous=current)
+            record = TokenRecord.from_response(
+                response, now=self._clock(), previous=current, server_skew=self.server_skew
+            )
             await self._write(account, record)
             return record
 
@@ -367,6 +375,13 @@ class AsyncTokenManager:
         if self._on_reauth is not None:
             await _maybe_await(self._on_reauth(account))
         return ReauthorizationRequired(account, reason, description)
+
+    def _observe_skew(self, response: httpx.Response) -> None:
+        """The server's clock minus ours, from its Date header (RFC 9110 §6.6.1)."""
+        date = response.headers.get("date")
+        if date:
+            with contextlib.suppress(TypeError, ValueError):
+                self.server_skew = parsedate_to_datetime(date).timestamp() - self._clock()
 
     def _client_auth(self, form: dict[str, str]) -> dict[str, str]:
         headers: dict[str, str] = {"Accept": "application/json"}
@@ -406,6 +421,7 @@ class AsyncTokenManager:
                 await asyncio.sleep(_backoff(self._retry_backoff, attempt))
                 continue
             if response.status_code == 200:
+                self._observe_skew(response)
                 if not response.content:
                     return {}
                 body: dict[str, Any] = response.json()

@@ -78,3 +78,42 @@ async def test_login_then_token(server: ServerProcess, admin_ctx: Context, tmp_p
         info = await http.get("/oauth/userinfo", headers={"Authorization": f"Bearer {token}"})
     assert info.status_code == 200
     assert b"kta_" not in (tmp_path / "keyturn" / "tokens.db").read_bytes()
+
+
+async def test_token_store_reencrypt_command(
+    server: ServerProcess, admin_ctx: Context, tmp_path: Path
+) -> None:
+    from keyturn.client import AsyncTokenManager
+    from tests.client.conftest import KEYS, issue, make_app_client
+
+    client, secret = await make_app_client(admin_ctx)
+    store = f"sqlite:///{tmp_path / 'app.db'}"
+    old = AsyncTokenManager(
+        issuer=server.base_url,
+        client_id=client.client_id,
+        client_secret=secret,
+        store=store,
+        encryption_keys=[KEYS[1]],
+    )
+    await old.save("a", await issue(admin_ctx, client))
+    await old.aclose()
+    env = {**os.environ, "KEYTURN_CLIENT_ENCRYPTION_KEYS": ",".join(KEYS)}
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "keyturn", "token-store", "reencrypt", "--store", store],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "re-encrypted 1 records" in done.stdout
+    new_only = AsyncTokenManager(
+        issuer=server.base_url,
+        client_id=client.client_id,
+        client_secret=secret,
+        store=store,
+        encryption_keys=[KEYS[0]],
+    )
+    assert await new_only.access_token("a")
+    await new_only.aclose()

@@ -414,3 +414,41 @@ async def test_authorization_code_helpers(server: ServerProcess, admin_ctx: Cont
     assert record.refresh_token and record.id_token
     assert await tm.access_token("me") == record.access_token
     await tm.aclose()
+
+
+async def test_background_refresh_serves_the_current_token_meanwhile(
+    server: ServerProcess, admin_ctx: Context, clock: FakeClock
+) -> None:
+    client, secret = await make_app_client(admin_ctx)
+    counting = CountingTransport()
+    tm = manager(
+        server, client.client_id, secret, clock=clock, transport=counting, background_refresh=True
+    )
+    who = account()
+    first = await issue(admin_ctx, client)
+    await tm.save(who, first)
+    clock.advance(12 * 3600 - 200)  # due, still valid
+    assert await tm.access_token(who) == first["access_token"]  # served at once
+    for _ in range(100):  # let the background task finish
+        if counting.token_calls and await tm.access_token(who) != first["access_token"]:
+            break
+        await asyncio.sleep(0.01)
+    assert await tm.access_token(who) != first["access_token"]
+    assert counting.token_calls == 1
+    await tm.aclose()
+
+
+def test_jwt_exp_is_moved_to_local_time_with_the_server_skew() -> None:
+    import base64
+    import json
+
+    from keyturn.client.records import TokenRecord
+
+    claims = base64.urlsafe_b64encode(json.dumps({"exp": 10_000}).encode()).rstrip(b"=").decode()
+    jwt_token = f"eyJhbGciOiJub25lIn0.{claims}.sig"
+    # The server's clock is 100 s ahead of ours: exp 10,000 there is 9,900 here.
+    record = TokenRecord.from_response({"access_token": jwt_token}, now=9_000, server_skew=100)
+    assert record.expires_at == 9_900
+    assert record.refresh_at is not None and record.refresh_at < 9_900
+    opaque = TokenRecord.from_response({"access_token": "kta_x"}, now=9_000)
+    assert opaque.expires_at is None and not opaque.due(10**12)

@@ -298,3 +298,30 @@ async def test_signing_key_rotation_keeps_old_tokens_verifiable(
             # Tokens MACed under the old key keep refreshing on the new instance.
             refreshed = await refresh(http2, app, str(before["refresh_token"]))  # type: ignore[arg-type]
             assert refreshed.status_code == 200, refreshed.text
+
+
+async def test_max_age_and_prompt_login_ask_for_a_fresh_sign_in(
+    signed_in: httpx.AsyncClient, admin_ctx: Context
+) -> None:
+    app = await make_web_app(admin_ctx)
+    await code_flow_consent(signed_in, app)
+    for extra in ({"max_age": "0"}, {"prompt": "login"}):
+        response = await signed_in.get(
+            "/oauth/authorize", params=authorize_params(app, Pkce.new(), **extra)
+        )
+        assert response.status_code == 302 and response.headers["location"].startswith("/login?")
+        # The way back drops prompt=login, or signing in would loop.
+        assert "prompt%3Dlogin" not in response.headers["location"]
+    relaxed = await signed_in.get(
+        "/oauth/authorize", params=authorize_params(app, Pkce.new(), max_age="3600")
+    )
+    assert relaxed.status_code == 302 and "code=" in relaxed.headers["location"]
+    bad = await signed_in.get(
+        "/oauth/authorize", params=authorize_params(app, Pkce.new(), max_age="soon")
+    )
+    assert query_of(bad.headers["location"])["error"] == "invalid_request"
+
+
+async def code_flow_consent(browser: httpx.AsyncClient, app: WebApp) -> None:
+    """Consent once so later requests skip the page."""
+    await authorize(browser, authorize_params(app, Pkce.new()))

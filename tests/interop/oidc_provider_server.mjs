@@ -9,9 +9,13 @@ const port = Number(process.env.PORT || 3000);
 const issuer = `http://127.0.0.1:${port}`;
 const account = process.env.ACCOUNT || 'user-1';
 
+// memory: an unbounded Map (the benchmark's best case); redis: ioredis;
+// unset: oidc-provider's own development adapter (an LRU, fine for tests).
 let adapter;
 if (process.env.ADAPTER === 'redis') {
   adapter = (await import('./redis_adapter.mjs')).default;
+} else if (process.env.ADAPTER === 'memory') {
+  adapter = (await import('./memory_adapter.mjs')).default;
 }
 
 const provider = new Provider(issuer, {
