@@ -43,6 +43,11 @@ async def introspect_token(ctx: Context, presented: str) -> dict[str, Any]:
             or found.refresh_generation != token.generation
         ):
             return INACTIVE
+        client = await ctx.store.get_client(found.client_id)
+        if client is None or client.disabled or (
+            client.idle_ttl and found.last_used_at < now - client.idle_ttl
+        ):
+            return INACTIVE
         return _active(
             ctx,
             found.scope,
