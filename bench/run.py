@@ -503,74 +503,34 @@ def peers_python() -> Path:
     return python
 
 
-def bench_authlib(conns: list[int], seconds: float, tokens: int, workers: int = 2) -> list[Row]:
-    python = peers_python()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    auth = ("bench", "bench-secret-0123456789-abcdefghij")
-    rows = []
-    with fresh_database() as url:
-        env = {
-            "DATABASE_URL": url,
-            "CLIENT_ID": auth[0],
-            "CLIENT_SECRET": auth[1],
-            "REDIRECT_URI": REDIRECT,
-        }
-        peers = ROOT / "bench" / "peers"
-        subprocess.run(
-            [str(python), "authlib_server.py"], cwd=peers, check=True, env={**os.environ, **env}
-        )
-        gunicorn = [
-            str(python),
-            "-m",
-            "gunicorn",
-            "-w",
-            str(workers),
-            "-b",
-            f"127.0.0.1:{port}",
-            "authlib_server:app",
-        ]
-        with process(gunicorn, env, cwd=peers, ready=f"{base}/authorize") as proc:
-            pool = asyncio.run(
-                code_flow_tokens(
-                    f"{base}/authorize", f"{base}/token", *auth, REDIRECT, tokens, "offline_access"
-                )
-            )
-            rows = chains(
-                f"Authlib (Flask, gunicorn {workers} workers)",
-                conns,
-                lambda: tree(proc.pid),
-                base,
-                pool,
-                auth,
-                seconds,
-                "/token",
-                with_db=True,
-            )
-    return rows
-
-
-def bench_dot(
-    conns: list[int], seconds: float, tokens: int, *, hashed: bool, workers: int = 2
+def bench_python_peer(
+    label: str,
+    script: str,
+    wsgi_app: str,
+    authorize_path: str,
+    token_path: str,
+    scope: str,
+    conns: list[int],
+    seconds: float,
+    tokens: int,
+    workers: int = 2,
+    **extra_env: str,
 ) -> list[Row]:
-    """django-oauth-toolkit; `hashed` is its default (client secrets hashed with PBKDF2)."""
+    """A WSGI peer from bench/peers under gunicorn on its own PostgreSQL database."""
     python = peers_python()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     auth = ("bench", "bench-secret-0123456789-abcdefghij")
-    label = "django-oauth-toolkit" + (" (default hashed secret)" if hashed else " (plain secret)")
+    peers = ROOT / "bench" / "peers"
     with fresh_database() as url:
         env = {
             "DATABASE_URL": url,
             "CLIENT_ID": auth[0],
             "CLIENT_SECRET": auth[1],
             "REDIRECT_URI": REDIRECT,
-            "HASH_CLIENT_SECRET": "1" if hashed else "0",
+            **extra_env,
         }
-        peers = ROOT / "bench" / "peers"
-        subprocess.run(
-            [str(python), "dot_server.py"], cwd=peers, check=True, env={**os.environ, **env}
-        )
+        subprocess.run([str(python), script], cwd=peers, check=True, env={**os.environ, **env})
         gunicorn = [
             str(python),
             "-m",
@@ -579,12 +539,12 @@ def bench_dot(
             str(workers),
             "-b",
             f"127.0.0.1:{port}",
-            "dot_server:application",
+            wsgi_app,
         ]
-        with process(gunicorn, env, cwd=peers, ready=f"{base}/o/token/") as proc:
+        with process(gunicorn, env, cwd=peers, ready=f"{base}{token_path}") as proc:
             pool = asyncio.run(
                 code_flow_tokens(
-                    f"{base}/login", f"{base}/o/token/", *auth, REDIRECT, tokens, "read"
+                    f"{base}{authorize_path}", f"{base}{token_path}", *auth, REDIRECT, tokens, scope
                 )
             )
             return chains(
@@ -595,9 +555,40 @@ def bench_dot(
                 pool,
                 auth,
                 seconds,
-                "/o/token/",
+                token_path,
                 with_db=True,
             )
+
+
+def bench_authlib(conns: list[int], seconds: float, tokens: int) -> list[Row]:
+    return bench_python_peer(
+        "Authlib (Flask, gunicorn 2 workers)",
+        "authlib_server.py",
+        "authlib_server:app",
+        "/authorize",
+        "/token",
+        "offline_access",
+        conns,
+        seconds,
+        tokens,
+    )
+
+
+def bench_dot(conns: list[int], seconds: float, tokens: int, *, hashed: bool) -> list[Row]:
+    """django-oauth-toolkit; `hashed` is its default (client secrets hashed with PBKDF2)."""
+    label = "django-oauth-toolkit" + (" (default hashed secret)" if hashed else " (plain secret)")
+    return bench_python_peer(
+        label,
+        "dot_server.py",
+        "dot_server:application",
+        "/login",
+        "/o/token/",
+        "read",
+        conns,
+        seconds,
+        tokens,
+        HASH_CLIENT_SECRET="1" if hashed else "0",
+    )
 
 
 PGBENCH_SCRIPT = """\\set n random(1, {count})
