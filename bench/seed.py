@@ -18,6 +18,29 @@ def _hidden(html: str, name: str) -> str:
     return match.group(1).replace("&amp;", "&")
 
 
+async def _redeem(
+    browser: httpx.AsyncClient,
+    token_endpoint: str,
+    auth: tuple[str, str],
+    callback: str,
+    redirect: str,
+    verifier: str,
+) -> str:
+    """Exchange the code in a callback URL; return the refresh token."""
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    token = await browser.post(
+        token_endpoint,
+        auth=auth,
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect,
+            "code_verifier": verifier,
+        },
+    )
+    return str(token.json()["refresh_token"])
+
+
 async def keyturn_tokens(
     base: str,
     client_id: str,
@@ -62,18 +85,14 @@ async def keyturn_tokens(
                         "decision": "allow",
                     },
                 )
-            code = parse_qs(urlsplit(response.headers["location"]).query)["code"][0]
-            token = await browser.post(
+            return await _redeem(
+                browser,
                 "/oauth/token",
-                auth=(client_id, secret),
-                data={
-                    "grant_type": "authorization_code",
-                    "code": code,
-                    "redirect_uri": redirect,
-                    "code_verifier": verifier,
-                },
+                (client_id, secret),
+                response.headers["location"],
+                redirect,
+                verifier,
             )
-            return str(token.json()["refresh_token"])
 
         first = await one()
         gate = asyncio.Semaphore(concurrency)
@@ -123,17 +142,8 @@ async def code_flow_tokens(
                 if location.startswith(redirect):
                     break
                 url = url.join(location)
-            code = parse_qs(urlsplit(location).query)["code"][0]
-            token = await browser.post(
-                token_endpoint,
-                auth=(client_id, secret),
-                data={
-                    "grant_type": "authorization_code",
-                    "code": code,
-                    "redirect_uri": redirect,
-                    "code_verifier": verifier,
-                },
+            return await _redeem(
+                browser, token_endpoint, (client_id, secret), location, redirect, verifier
             )
-            return str(token.json()["refresh_token"])
 
     return list(await asyncio.gather(*(one() for _ in range(count))))
