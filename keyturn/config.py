@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from keyturn.oauth.policy import REFRESH_TOKEN_RATE
 from keyturn.oauth.secrets import MIN_SECRET_LENGTH
 
 
@@ -49,7 +50,7 @@ class Settings:
     pool_size: int = 10
     log_level: str = "warning"
     gc_interval: int = 300
-    refresh_token_rate: int = 300
+    refresh_token_rate: int = REFRESH_TOKEN_RATE
 
     @property
     def database_url(self) -> str:

@@ -11,7 +11,6 @@ from keyturn.oauth.ratelimit import RateLimiter
 from keyturn.oauth.secrets import SecretHasher
 from keyturn.oauth.tokens import (
     AccessToken,
-    MalformedToken,
     RefreshToken,
     UnknownKey,
     read_access_token,
@@ -73,4 +72,4 @@ class Context:
     refresh_token_rate: int
 
 
-__all__ = ["Context", "Keys", "MalformedToken"]
+__all__ = ["Context", "Keys"]
