@@ -307,6 +307,21 @@ def keyturn_cli(database: str, data_dir: Path, *args: str) -> dict[str, str]:
     return parsed
 
 
+def serve_command(port: int, database: str, data: Path, workers: int = 1) -> list[str]:
+    return [
+        *KEYTURN,
+        "serve",
+        "--port",
+        str(port),
+        "--database",
+        database,
+        "--data-dir",
+        str(data),
+        "--workers",
+        str(workers),
+    ]
+
+
 def keyturn_app(database: str, data: Path, *client_options: str) -> tuple[tuple[str, str], str]:
     """A confidential client and a user with a password, made with the keyturn CLI."""
     client = keyturn_cli(
@@ -359,18 +374,7 @@ def bench_keyturn(
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     auth, email = keyturn_app(database, data)
-    command = [
-        *KEYTURN,
-        "serve",
-        "--port",
-        str(port),
-        "--database",
-        database,
-        "--data-dir",
-        str(data),
-        "--workers",
-        str(workers),
-    ]
+    command = serve_command(port, database, data, workers)
     with process(command, {"KEYTURN_SECRET_KEY": SECRET_KEY}, ready=f"{base}/healthz") as proc:
         pool = asyncio.run(
             keyturn_tokens(base, *auth, f"http://127.0.0.1:{port}/cb", email, PASSWORD, tokens)
@@ -701,16 +705,7 @@ def startup_seconds(database: str) -> float:
     data = Path(tempfile.mkdtemp(prefix="kt-start-"))
     port = free_port()
     started = time.monotonic()
-    command = [
-        *KEYTURN,
-        "serve",
-        "--port",
-        str(port),
-        "--database",
-        database,
-        "--data-dir",
-        str(data),
-    ]
+    command = serve_command(port, database, data)
     with process(
         command, {"KEYTURN_SECRET_KEY": SECRET_KEY}, ready=f"http://127.0.0.1:{port}/healthz"
     ):
@@ -775,16 +770,7 @@ def sdk_storm(processes: int = 8, threads: int = 32) -> tuple[int, float]:
     def refreshes() -> float:
         return sum(float(v) for v in counted.findall(httpx.get(f"{base}/metrics").text))
 
-    command = [
-        *KEYTURN,
-        "serve",
-        "--port",
-        str(port),
-        "--database",
-        database,
-        "--data-dir",
-        str(data),
-    ]
+    command = serve_command(port, database, data)
     with process(command, {"KEYTURN_SECRET_KEY": SECRET_KEY}, ready=f"{base}/healthz"):
         seed = asyncio.run(
             keyturn_tokens(base, *auth, f"http://127.0.0.1:{port}/cb", email, PASSWORD, 1)

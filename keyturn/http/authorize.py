@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from keyturn.http.asgi import Request, Response
 from keyturn.http.session import SignedIn, current_session
-from keyturn.http.web import Web, describe_scope, form_fields, query_fields
+from keyturn.http.web import Web, describe_scope, form_fields, parse_query, query_fields
 from keyturn.oauth.authorize import (
     AuthorizationError,
     AuthorizationRequest,
@@ -56,10 +56,7 @@ class AuthorizePages:
         signed_in = await current_session(ctx, request)
         if signed_in is None or not self.web.check_session_csrf(signed_in.token, form.get("csrf")):
             return self._unsafe("Your session expired. Please start again from the application.")
-        request_copy = Request(
-            "GET", "/oauth/authorize", form.get("request", "").encode(), {}, b"", None
-        )
-        params, repeated = query_fields(request_copy)
+        params, repeated = parse_query(form.get("request", "").encode())
         try:
             if repeated:
                 raise UnsafeTarget("The authorization request was altered.")

@@ -7,10 +7,9 @@ import binascii
 from urllib.parse import unquote
 
 from keyturn.http.asgi import Request
-from keyturn.oauth.client_auth import ClientCredentials
+from keyturn.oauth.client_auth import BASIC_CHALLENGE, ClientCredentials
 from keyturn.oauth.errors import InvalidClient, InvalidRequest
 
-BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="keyturn"'}
 MAX_ID = 255
 
 

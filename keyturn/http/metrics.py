@@ -14,6 +14,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from keyturn.http.asgi import Request, Response
 from keyturn.oauth.context import Context
+from keyturn.oauth.policy import KNOWN_GRANT_TYPES
 
 TOKEN_REQUESTS = Counter(
     "keyturn_token_requests",
@@ -24,10 +25,6 @@ INVALID_GRANTS = Counter(
     "keyturn_invalid_grant",
     "invalid_grant answers by machine-readable reason (reuse_detected is a theft signal).",
     ["reason"],
-)
-
-KNOWN_GRANT_TYPES = frozenset(
-    {"authorization_code", "refresh_token", "client_credentials", "registration_code"}
 )
 
 

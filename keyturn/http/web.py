@@ -118,8 +118,12 @@ def form_fields(request: Request) -> dict[str, str]:
 
 def query_fields(request: Request) -> tuple[dict[str, str], bool]:
     """The query string and whether any parameter repeats (RFC 6749 §3.1)."""
+    return parse_query(request.query)
+
+
+def parse_query(raw: bytes) -> tuple[dict[str, str], bool]:
     try:
-        pairs = parse_qsl(request.query.decode("utf-8"), keep_blank_values=True)
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
     except (UnicodeDecodeError, ValueError):
         return {}, True
     fields = dict(pairs)

@@ -13,6 +13,9 @@ from keyturn.oauth.context import Context
 from keyturn.oauth.errors import InvalidClient, InvalidRequest
 from keyturn.store.records import Client
 
+# RFC 6749 §5.2: a client that tried Basic gets a Basic challenge back.
+BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="keyturn"'}
+
 
 @dataclass(frozen=True, slots=True)
 class ClientCredentials:
@@ -26,8 +29,7 @@ class ClientCredentials:
 
 
 def _invalid(credentials: ClientCredentials, detail: str) -> InvalidClient:
-    # RFC 6749 §5.2: a client that tried Basic gets a Basic challenge back.
-    headers = {"WWW-Authenticate": 'Basic realm="keyturn"'} if credentials.used_basic else {}
+    headers = BASIC_CHALLENGE if credentials.used_basic else {}
     error = InvalidClient(detail=detail)
     error.headers.update(headers)
     return error

@@ -79,12 +79,6 @@ class UnsupportedGrantType(OAuthError):
     default_description = "The grant type is not supported."
 
 
-class UnsupportedTokenType(OAuthError):
-    code = "unsupported_token_type"
-    status = 400
-    default_description = "The token type is not supported."
-
-
 class InvalidScope(OAuthError):
     code = "invalid_scope"
     status = 400

@@ -44,8 +44,10 @@ async def introspect_token(ctx: Context, presented: str) -> dict[str, Any]:
         ):
             return INACTIVE
         client = await ctx.store.get_client(found.client_id)
-        if client is None or client.disabled or (
-            client.idle_ttl and found.last_used_at < now - client.idle_ttl
+        if (
+            client is None
+            or client.disabled
+            or (client.idle_ttl and found.last_used_at < now - client.idle_ttl)
         ):
             return INACTIVE
         return _active(

@@ -30,7 +30,6 @@ _REFRESH = struct.Struct(">BH16sI")
 _ACCESS = struct.Struct(">BH16sII")
 _REFRESH_LENGTH = 4 + len(base64.urlsafe_b64encode(bytes(_REFRESH.size + MAC_LENGTH)).rstrip(b"="))
 _ACCESS_LENGTH = 4 + len(base64.urlsafe_b64encode(bytes(_ACCESS.size + MAC_LENGTH)).rstrip(b"="))
-MAX_GENERATION = 2**32 - 1
 
 
 class MalformedToken(Exception):
