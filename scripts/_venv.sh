@@ -11,7 +11,9 @@ ensure_venv() {
     if [ ! -x "$venv/bin/python" ]; then
         "${PYTHON:-python3}" -m venv "$venv"
     fi
-    if [ ! -f "$stamp" ] || ! grep -qxF -- "$want" "$stamp"; then
+    # An install with [dev] also satisfies a plain one (same pyproject hash).
+    if [ ! -f "$stamp" ] || ! { grep -qxF -- "$want" "$stamp" ||
+        { [ -z "$extras" ] && grep -q -- "^${want}" "$stamp"; }; }; then
         "$venv/bin/python" -m pip install --quiet --upgrade pip
         "$venv/bin/python" -m pip install --quiet -e "$root$extras"
         echo "$want" > "$stamp"
