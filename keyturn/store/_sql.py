@@ -18,6 +18,7 @@ from keyturn.store.records import (
     Event,
     Grant,
     NewGrant,
+    RefreshAttempt,
     Session,
     StoredKey,
     User,
@@ -103,6 +104,31 @@ ADVANCE_REFRESH = (
     " AND has_refresh AND revoked_at IS NULL AND expires_at > $4 AND last_used_at >= $8"
     f" RETURNING {GRANT_COLUMNS}"
 )
+# PostgreSQL only: the same refresh for many grants in one statement (see
+# store/batching.py). Each parameter is an array with one element per attempt,
+# in the order of ADVANCE_REFRESH's parameters; each returned row is a grant
+# that advanced. Callers never put one grant_id twice in a batch.
+_G_GRANT_COLUMNS = ", ".join(f"g.{name.strip()}" for name in GRANT_COLUMNS.split(","))
+ADVANCE_REFRESH_BATCH = (
+    "UPDATE grants AS g SET refresh_generation = g.refresh_generation + a.rotate,"
+    " access_generation = g.access_generation + 1,"
+    " access_scope = COALESCE(a.access_scope, g.scope),"
+    " access_expires_at = CASE WHEN a.access_expires_at < g.expires_at"
+    " THEN a.access_expires_at ELSE g.expires_at END,"
+    " rotated_at = a.now, last_used_at = a.now, last_ip = a.ip"
+    " FROM unnest($1::bytea[], $2::text[], $3::bigint[], $4::float8[], $5::int[],"
+    " $6::text[], $7::float8[], $8::float8[], $9::text[])"
+    " AS a(grant_id, client_id, generation, now, rotate, access_scope, access_expires_at,"
+    " idle_cutoff, ip)"
+    # The ANY() restates the join key so the primary-key index is used even
+    # before the planner has statistics (a fresh database).
+    " WHERE g.grant_id = ANY($1::bytea[]) AND g.grant_id = a.grant_id AND g.client_id = a.client_id"
+    " AND g.refresh_generation = a.generation AND g.has_refresh AND g.revoked_at IS NULL"
+    " AND g.expires_at > a.now AND g.last_used_at >= a.idle_cutoff"
+    f" RETURNING {_G_GRANT_COLUMNS}"
+)
+SELECT_GRANTS_BY_ID = f"SELECT {GRANT_COLUMNS} FROM grants WHERE grant_id = ANY($1::bytea[])"
+
 REVOKE_GRANT = (
     "UPDATE grants SET revoked_at = $3, revoked_reason = $2"
     " WHERE grant_id = $1 AND revoked_at IS NULL"
@@ -334,6 +360,21 @@ def new_grant_values(new: NewGrant) -> tuple[Any, ...]:
         new.access_expires_at,
         new.ip,
         new.has_refresh,
+    )
+
+
+def refresh_values(attempt: RefreshAttempt) -> tuple[Any, ...]:
+    """ADVANCE_REFRESH's parameters, in order (also one column of the batch form)."""
+    return (
+        attempt.grant_id,
+        attempt.client_id,
+        attempt.generation,
+        attempt.now,
+        1 if attempt.rotate else 0,
+        attempt.access_scope,
+        attempt.now + attempt.access_ttl,
+        attempt.idle_cutoff,
+        attempt.ip,
     )
 
 

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -24,6 +25,7 @@ from keyturn.store.base import (
     StoreUnavailable,
     classify_miss,
 )
+from keyturn.store.batching import Batcher
 from keyturn.store.migrations import CREATE_LEDGER, load_migrations
 from keyturn.store.records import (
     Advanced,
@@ -56,6 +58,8 @@ class PostgresStore:
         self._pool = pool
         self._listener = listener
         self._clients: dict[str, tuple[Client, float]] = {}
+        self._refreshes = Batcher(self._advance_grants, _by_grant_id)
+        self._grant_reads = Batcher(self._read_grants, bytes)
         if listener is not None:
             listener.add_termination_listener(self._on_listener_lost)
 
@@ -159,22 +163,34 @@ class PostgresStore:
         return q.grant_from_row(row)
 
     async def get_grant(self, grant_id: bytes) -> Grant | None:
-        row = await self._pool.fetchrow(q.SELECT_GRANT, grant_id)
+        row = await self._grant_reads.submit(grant_id)
         return None if row is None else q.grant_from_row(row)
 
+    async def _read_grants(self, grant_ids: Sequence[bytes]) -> dict[bytes, asyncpg.Record]:
+        rows = await self._pool.fetch(q.SELECT_GRANTS_BY_ID, grant_ids)
+        return {bytes(row[0]): row for row in rows}
+
+    async def _advance_grants(
+        self, attempts: Sequence[RefreshAttempt]
+    ) -> dict[bytes, asyncpg.Record]:
+        # Rows in one order everywhere, so two batches never wait on each other in a cycle.
+        ordered = sorted(attempts, key=_by_grant_id)
+        columns = list(zip(*map(q.refresh_values, ordered), strict=True))
+        async with self._pool.acquire() as conn:
+            try:
+                rows = await conn.fetch(q.ADVANCE_REFRESH_BATCH, *columns)
+            except asyncpg.DeadlockDetectedError:
+                # PostgreSQL rolled the whole statement back; one row at a time cannot deadlock.
+                found = [
+                    await conn.fetchrow(q.ADVANCE_REFRESH, *q.refresh_values(attempt))
+                    for attempt in ordered
+                ]
+                rows = [row for row in found if row is not None]
+        return {bytes(row[0]): row for row in rows}
+
     async def advance_refresh(self, attempt: RefreshAttempt) -> RefreshOutcome:
-        row = await self._pool.fetchrow(
-            q.ADVANCE_REFRESH,
-            attempt.grant_id,
-            attempt.client_id,
-            attempt.generation,
-            attempt.now,
-            1 if attempt.rotate else 0,
-            attempt.access_scope,
-            attempt.now + attempt.access_ttl,
-            attempt.idle_cutoff,
-            attempt.ip,
-        )
+        # Concurrent refreshes in this process share one UPDATE (store/batching.py).
+        row = await self._refreshes.submit(attempt)
         if row is not None:
             return Advanced(q.grant_from_row(row))
         async with self._pool.acquire() as conn, conn.transaction():
@@ -356,6 +372,8 @@ class PostgresStore:
         return applied
 
     async def close(self) -> None:
+        await self._refreshes.close()
+        await self._grant_reads.close()
         if self._listener is not None:
             listener, self._listener = self._listener, None
             try:
@@ -372,6 +390,10 @@ async def _keep_session(_conn: asyncpg.Connection) -> None:
     state behind: no SET, no session locks, no LISTEN on pooled connections,
     and every transaction is closed by its context manager.
     """
+
+
+def _by_grant_id(attempt: RefreshAttempt) -> bytes:
+    return attempt.grant_id
 
 
 def _count(status: str) -> int:

@@ -149,20 +149,7 @@ class SQLiteStore:
         return None if row is None else q.grant_from_row(row)
 
     async def advance_refresh(self, attempt: RefreshAttempt) -> RefreshOutcome:
-        row = self._db.execute(
-            _ADVANCE_REFRESH,
-            (
-                attempt.grant_id,
-                attempt.client_id,
-                attempt.generation,
-                attempt.now,
-                1 if attempt.rotate else 0,
-                attempt.access_scope,
-                attempt.now + attempt.access_ttl,
-                attempt.idle_cutoff,
-                attempt.ip,
-            ),
-        ).fetchone()
+        row = self._db.execute(_ADVANCE_REFRESH, q.refresh_values(attempt)).fetchone()
         if row is not None:
             return Advanced(q.grant_from_row(row))
         with self._transaction() as db:

@@ -203,6 +203,34 @@ async def test_concurrent_advances_have_exactly_one_winner(seeded: Store) -> Non
     assert current is not None and current.refresh_generation == 1
 
 
+async def test_refreshes_arriving_together_each_get_their_own_outcome(seeded: Store) -> None:
+    """On PostgreSQL these share one batched UPDATE; each still gets its own answer."""
+    current, stale, revoked, expired, wrong_client, repeated = [
+        await seeded.create_grant(new_grant()) for _ in range(6)
+    ]
+    assert isinstance(await seeded.advance_refresh(attempt(stale.grant_id, 0)), Advanced)
+    assert isinstance(await seeded.advance_refresh(attempt(stale.grant_id, 1)), Advanced)
+    await seeded.revoke_grant(revoked.grant_id, "revoked_by_user", NOW)
+    outcomes = await asyncio.gather(
+        seeded.advance_refresh(attempt(current.grant_id, 0)),
+        seeded.advance_refresh(attempt(stale.grant_id, 0)),
+        seeded.advance_refresh(attempt(revoked.grant_id, 0)),
+        seeded.advance_refresh(attempt(expired.grant_id, 0, now=NOW + 10**9)),
+        seeded.advance_refresh(attempt(wrong_client.grant_id, 0, client_id="other")),
+        seeded.advance_refresh(attempt(repeated.grant_id, 0, grace_cutoff=float("inf"))),
+        seeded.advance_refresh(attempt(repeated.grant_id, 0, grace_cutoff=float("inf"))),
+    )
+    assert isinstance(outcomes[0], Advanced) and outcomes[0].grant.refresh_generation == 1
+    assert isinstance(outcomes[1], ReuseDetected)
+    assert isinstance(outcomes[2], Rejected) and outcomes[2].reason == "revoked_by_user"
+    assert isinstance(outcomes[3], Rejected) and outcomes[3].reason == "expired"
+    assert isinstance(outcomes[4], NotFound)
+    # The same token twice with no grace left: one advances, the other is reuse.
+    assert {type(outcome) for outcome in outcomes[5:]} == {Advanced, ReuseDetected}
+    assert (await seeded.get_grant(current.grant_id)).refresh_generation == 1  # type: ignore[union-attr]
+    assert (await seeded.get_grant(wrong_client.grant_id)).refresh_generation == 0  # type: ignore[union-attr]
+
+
 async def test_revoke_grant_is_scoped_to_its_client(seeded: Store) -> None:
     grant = await seeded.create_grant(new_grant())
     assert not await seeded.revoke_grant(grant.grant_id, "revoked_by_user", NOW, client_id="other")
