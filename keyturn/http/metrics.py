@@ -28,9 +28,17 @@ INVALID_GRANTS = Counter(
 )
 
 
+# Bound children by label pair: `labels()` takes a lock and builds a key on every call.
+_token_request_counters: dict[tuple[str, str], Counter] = {}
+
+
 def count_token_request(grant_type: str | None, outcome: str, reason: str | None) -> None:
     label = grant_type if grant_type in KNOWN_GRANT_TYPES else "other"
-    TOKEN_REQUESTS.labels(label, outcome).inc()
+    counter = _token_request_counters.get((label, outcome))
+    if counter is None:
+        # Outcomes are OAuth error codes and "ok": a short, closed set.
+        counter = _token_request_counters[(label, outcome)] = TOKEN_REQUESTS.labels(label, outcome)
+    counter.inc()
     if reason is not None:
         INVALID_GRANTS.labels(reason).inc()
 

@@ -19,13 +19,20 @@ from keyturn.store.records import Client, Grant
 TokenResponse = dict[str, Any]
 
 
+_last_second: tuple[int, str] = (-1, "")
+
+
 def iso_timestamp(at: float) -> str:
     """RFC 3339 in UTC with microseconds, e.g. 2026-11-22T10:00:00.123456Z."""
+    global _last_second
     seconds = int(at)
     micros = round((at - seconds) * 1_000_000)
     if micros == 1_000_000:
         seconds, micros = seconds + 1, 0
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{micros:06d}Z"
+    # Responses come in bursts within one second; format its date and time once.
+    if _last_second[0] != seconds:
+        _last_second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    return f"{_last_second[1]}.{micros:06d}Z"
 
 
 def access_token_for(keyring: Keyring, grant: Grant, client: Client, issuer: str) -> str:
