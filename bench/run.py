@@ -954,7 +954,7 @@ def main() -> None:
     )
     if not args.quick:
         chart(rows, args.chart)
-        print(f"chart: {args.chart.relative_to(ROOT)}")
+        print(f"chart: {args.chart}")
 
 
 if __name__ == "__main__":

@@ -69,8 +69,9 @@ class Store(Protocol):
     async def advance_refresh(self, attempt: RefreshAttempt) -> RefreshOutcome:
         """Rotate a grant's generations if `attempt.generation` is current (RFC 6749 §6).
 
-        The success path is one conditional UPDATE of one row, so exactly one of
-        many concurrent callers wins. A miss is classified by `classify_miss`;
+        The success path is one conditional UPDATE of the row (a backend may
+        carry several grants in one statement, each at most once), so exactly
+        one of many concurrent callers wins. A miss is classified by `classify_miss`;
         an older generation revokes the grant and records a `refresh_token_reuse`
         event in the same transaction (RFC 6819 §5.2.2.3, OAuth 2.0 Security BCP
         §4.14.2).

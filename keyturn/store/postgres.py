@@ -1,7 +1,9 @@
 """The production store: PostgreSQL through asyncpg.
 
 asyncpg prepares each statement once per connection and speaks the binary
-protocol, so a refresh is one round trip with no ORM in between. Clients are
+protocol, so a refresh is one round trip with no ORM in between; concurrent
+refreshes (and grant reads) in one worker share that round trip and its
+commit (store/batching.py). Clients are
 cached in process (they are read on every token request and change rarely);
 changes travel to every instance over LISTEN/NOTIFY.
 """
