@@ -14,5 +14,6 @@ async def open_store(url: str, *, pool_size: int = 10, listen: bool = True) -> S
     if url.startswith("sqlite:///"):
         from keyturn.store.sqlite import SQLiteStore
 
-        return SQLiteStore(url.removeprefix("sqlite:///"))
+        # A serving store (the one that listens, on PostgreSQL) checkpoints off the loop.
+        return SQLiteStore(url.removeprefix("sqlite:///"), background_checkpoints=listen)
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///… or postgresql://…")

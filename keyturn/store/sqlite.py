@@ -4,13 +4,16 @@ Calls run synchronously on the event loop thread. A one-row statement on a
 local file takes microseconds, less than handing it to a worker thread would,
 and it means no two coroutines of one process ever interleave inside a
 transaction. Other processes (more workers, the CLI) are serialised by
-SQLite's own locking with a busy timeout.
+SQLite's own locking with a busy timeout. A serving store moves WAL
+checkpoints, the one slow step (an fsync), to a thread of its own.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +47,8 @@ from keyturn.store.records import (
     User,
 )
 
+log = logging.getLogger(__name__)
+
 _ADVANCE_REFRESH = q.sqlite_dialect(q.ADVANCE_REFRESH)
 
 
@@ -51,8 +56,38 @@ def _s(sql: str) -> str:
     return q.sqlite_dialect(sql)
 
 
-class SQLiteStore:
+class _Checkpointer:
+    """Copies the WAL back into the database file from a thread of its own.
+
+    SQLite's automatic checkpoint runs inside whichever commit crosses the
+    threshold, with an fsync, and here that commit runs on the event loop: every
+    request waits behind it. A PASSIVE checkpoint on another connection never
+    blocks readers or writers, and sqlite3 releases the GIL while it works.
+    """
+
+    INTERVAL = 1.0
+
     def __init__(self, path: str) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="keyturn-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.INTERVAL):
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                log.warning("background checkpoint failed; will retry", exc_info=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._db.close()
+
+
+class SQLiteStore:
+    def __init__(self, path: str, *, background_checkpoints: bool = False) -> None:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -65,6 +100,10 @@ class SQLiteStore:
         # OS crash can lose the last transactions (https://sqlite.org/wal.html).
         self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.execute("PRAGMA foreign_keys = ON")
+        self._checkpointer: _Checkpointer | None = None
+        if background_checkpoints and path != ":memory:":
+            self._db.execute("PRAGMA wal_autocheckpoint = 0")
+            self._checkpointer = _Checkpointer(path)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -303,6 +342,8 @@ class SQLiteStore:
         return applied
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self._db.close()
 
 
