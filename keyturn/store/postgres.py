@@ -175,7 +175,8 @@ class PostgresStore:
     async def _advance_grants(
         self, attempts: Sequence[RefreshAttempt]
     ) -> dict[bytes, asyncpg.Record]:
-        # Rows in one order everywhere, so two batches never wait on each other in a cycle.
+        # The same order in every batch makes lock cycles between batches unlikely (the
+        # plan decides the order rows are locked in); a deadlock falls back below.
         ordered = sorted(attempts, key=_by_grant_id)
         columns = list(zip(*map(q.refresh_values, ordered), strict=True))
         async with self._pool.acquire() as conn:
