@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import secrets
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
 from keyturn.oauth.pkce import s256
-
-
-def _hidden(html: str, name: str) -> str:
-    match = re.search(rf'name="{name}" value="([^"]*)"', html)
-    assert match, name
-    return match.group(1).replace("&amp;", "&")
+from tests.http.oidc_helpers import answer_consent, sign_in
 
 
 async def _redeem(
@@ -53,16 +47,7 @@ async def keyturn_tokens(
 ) -> list[str]:
     """Sign in once, then run `count` code flows (consent is remembered after the first)."""
     async with httpx.AsyncClient(base_url=base, timeout=60) as browser:
-        login = await browser.get("/login")
-        await browser.post(
-            "/login",
-            data={
-                "email": email,
-                "password": password,
-                "csrf": _hidden(login.text, "csrf"),
-                "return_to": "/account",
-            },
-        )
+        await sign_in(browser, email, password)
 
         async def one() -> str:
             verifier = secrets.token_urlsafe(48)
@@ -77,14 +62,7 @@ async def keyturn_tokens(
             }
             response = await browser.get("/oauth/authorize", params=params)
             if response.status_code == 200:  # first time: the consent page
-                response = await browser.post(
-                    "/oauth/authorize",
-                    data={
-                        "csrf": _hidden(response.text, "csrf"),
-                        "request": _hidden(response.text, "request"),
-                        "decision": "allow",
-                    },
-                )
+                response = await answer_consent(browser, response)
             return await _redeem(
                 browser,
                 "/oauth/token",

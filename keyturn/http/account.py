@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 from keyturn.http.asgi import Request, Response
-from keyturn.http.login import FAILURES_PER_ACCOUNT, FAILURES_PER_ADDRESS, WINDOW_MINUTES
+from keyturn.http.login import count_failure, failure_wait
 from keyturn.http.session import SignedIn, current_session, start_session
 from keyturn.http.web import Web, form_fields, query_fields
 from keyturn.oauth import policy
@@ -168,11 +168,7 @@ class AccountPages:
         email = normalise_email(form.get("email", ""))
         code, password = form.get("registration_code", ""), form.get("new_password", "")
         address = request.client_ip or "-"
-        wait = await ctx.limiter.retry_after(
-            FAILURES_PER_ACCOUNT, WINDOW_MINUTES, "claim-account", email
-        ) or await ctx.limiter.retry_after(
-            FAILURES_PER_ADDRESS, WINDOW_MINUTES, "signin-address", address
-        )
+        wait = await failure_wait(ctx, "claim", email, address)
         if wait:
             return self.web.render(
                 "claim.html", 429, email=email, error="Too many attempts. Please try again later."
@@ -184,8 +180,7 @@ class AccountPages:
         user = await ctx.store.get_user_by_email(email) if email else None
         stored = user.registration_code_hash if user and user.claimed_at is None else None
         if not await asyncio.to_thread(verify_password, code, stored) or user is None:
-            await ctx.limiter.count(FAILURES_PER_ACCOUNT, WINDOW_MINUTES, "claim-account", email)
-            await ctx.limiter.count(FAILURES_PER_ADDRESS, WINDOW_MINUTES, "signin-address", address)
+            await count_failure(ctx, "claim", email, address)
             return self.web.render(
                 "claim.html",
                 401,

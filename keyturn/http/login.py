@@ -27,6 +27,21 @@ FAILURES_PER_ADDRESS = 50
 WINDOW_MINUTES = 15
 
 
+async def failure_wait(ctx: Context, kind: str, email: str, address: str) -> int | None:
+    """Seconds before another `kind` attempt ("signin", "claim") on this account or from
+    this address may be made, or None. The address count is shared by every kind."""
+    return await ctx.limiter.retry_after(
+        FAILURES_PER_ACCOUNT, WINDOW_MINUTES, f"{kind}-account", email
+    ) or await ctx.limiter.retry_after(
+        FAILURES_PER_ADDRESS, WINDOW_MINUTES, "signin-address", address
+    )
+
+
+async def count_failure(ctx: Context, kind: str, email: str, address: str) -> None:
+    await ctx.limiter.count(FAILURES_PER_ACCOUNT, WINDOW_MINUTES, f"{kind}-account", email)
+    await ctx.limiter.count(FAILURES_PER_ADDRESS, WINDOW_MINUTES, "signin-address", address)
+
+
 class LoginPages:
     def __init__(self, web: Web) -> None:
         self.web = web
@@ -62,11 +77,7 @@ class LoginPages:
         email = normalise_email(form.get("email", ""))
         password = form.get("password", "")
         address = request.client_ip or "-"
-        wait = await ctx.limiter.retry_after(
-            FAILURES_PER_ACCOUNT, WINDOW_MINUTES, "signin-account", email
-        ) or await ctx.limiter.retry_after(
-            FAILURES_PER_ADDRESS, WINDOW_MINUTES, "signin-address", address
-        )
+        wait = await failure_wait(ctx, "signin", email, address)
         if wait:
             minutes = max(1, round(wait / 60))
             return self._form(
@@ -79,8 +90,7 @@ class LoginPages:
         user = await ctx.store.get_user_by_email(email) if email else None
         stored = user.password_hash if user is not None else None
         if not await asyncio.to_thread(verify_password, password, stored) or user is None:
-            await ctx.limiter.count(FAILURES_PER_ACCOUNT, WINDOW_MINUTES, "signin-account", email)
-            await ctx.limiter.count(FAILURES_PER_ADDRESS, WINDOW_MINUTES, "signin-address", address)
+            await count_failure(ctx, "signin", email, address)
             return self._form(
                 request, return_to, status=401, email=email, error="Incorrect email or password."
             )

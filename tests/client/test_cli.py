@@ -12,7 +12,7 @@ import httpx
 
 from keyturn import admin
 from keyturn.oauth.context import Context
-from tests.http.oidc_helpers import hidden, make_user, sign_in
+from tests.http.oidc_helpers import answer_consent, make_user, sign_in
 from tests.support import ServerProcess
 
 
@@ -52,14 +52,7 @@ async def test_login_then_token(server: ServerProcess, admin_ctx: Context, tmp_p
     async with httpx.AsyncClient(base_url=server.base_url) as browser:
         await sign_in(browser, email, "correct horse battery")
         page = await browser.get(url)
-        decided = await browser.post(
-            "/oauth/authorize",
-            data={
-                "csrf": hidden(page.text, "csrf"),
-                "request": hidden(page.text, "request"),
-                "decision": "allow",
-            },
-        )
+        decided = await answer_consent(browser, page)
         callback = decided.headers["location"]
         assert callback.startswith("http://127.0.0.1:")
         landed = await browser.get(callback)  # the CLI's loopback listener

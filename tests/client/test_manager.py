@@ -25,7 +25,7 @@ from keyturn.client import (
 )
 from keyturn.oauth.context import Context
 from tests.client.conftest import KEYS, CountingTransport, FakeClock, issue, make_app_client
-from tests.http.oidc_helpers import hidden, make_user, sign_in
+from tests.http.oidc_helpers import answer_consent, make_user, sign_in
 from tests.support import ServerProcess
 
 
@@ -399,14 +399,7 @@ async def test_authorization_code_helpers(server: ServerProcess, admin_ctx: Cont
     async with httpx.AsyncClient(base_url=server.base_url) as browser:
         await sign_in(browser, email, "correct horse battery")
         page = await browser.get(start.url)
-        decided = await browser.post(
-            "/oauth/authorize",
-            data={
-                "csrf": hidden(page.text, "csrf"),
-                "request": hidden(page.text, "request"),
-                "decision": "allow",
-            },
-        )
+        decided = await answer_consent(browser, page)
     callback = dict(httpx.URL(decided.headers["location"]).params)
     with pytest.raises(ValueError, match="state"):
         await tm.complete_authorization("me", start, {**callback, "state": "forged"})

@@ -64,6 +64,20 @@ async def sign_in(browser: httpx.AsyncClient, email: str, password: str) -> http
     )
 
 
+async def answer_consent(
+    browser: httpx.AsyncClient, page: httpx.Response, decision: str = "allow"
+) -> httpx.Response:
+    """Submit the consent form that `page` shows (its CSRF token and carried request)."""
+    return await browser.post(
+        "/oauth/authorize",
+        data={
+            "csrf": hidden(page.text, "csrf"),
+            "request": hidden(page.text, "request"),
+            "decision": decision,
+        },
+    )
+
+
 @dataclass
 class Pkce:
     verifier: str
@@ -102,14 +116,7 @@ async def authorize(
     """GET /oauth/authorize as a signed-in browser, answer consent; return the redirect query."""
     response = await browser.get("/oauth/authorize", params=params)
     if response.status_code == 200 and "Allow" in response.text:
-        response = await browser.post(
-            "/oauth/authorize",
-            data={
-                "csrf": hidden(response.text, "csrf"),
-                "request": hidden(response.text, "request"),
-                "decision": decision,
-            },
-        )
+        response = await answer_consent(browser, response, decision)
     assert response.status_code in (302, 303), (response.status_code, response.text[:500])
     location = response.headers["location"]
     assert location.startswith(params.get("redirect_uri", REDIRECT)), location

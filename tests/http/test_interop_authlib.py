@@ -10,7 +10,7 @@ from authlib.jose import JsonWebKey, jwt
 from authlib.oidc.core import CodeIDToken, IDToken
 
 from keyturn.oauth.context import Context
-from tests.http.oidc_helpers import REDIRECT, hidden, make_user, make_web_app, sign_in
+from tests.http.oidc_helpers import REDIRECT, answer_consent, make_user, make_web_app, sign_in
 from tests.support import ServerProcess
 
 
@@ -39,14 +39,7 @@ async def test_authlib_client_completes_code_flow_refreshes_and_revokes(
         )
         # The person: consent once in the browser session.
         page = await browser.get(url)
-        decided = await browser.post(
-            "/oauth/authorize",
-            data={
-                "csrf": hidden(page.text, "csrf"),
-                "request": hidden(page.text, "request"),
-                "decision": "allow",
-            },
-        )
+        decided = await answer_consent(browser, page)
         callback = decided.headers["location"]
 
         token = await client.fetch_token(
