@@ -160,28 +160,45 @@ class AccountPages:
         return self.web.redirect("/account?done=password")
 
     async def show_claim(self, request: Request, ctx: Context) -> Response:
-        return self.web.render("claim.html", error=None, email="")
+        return self.web.render_signed_out_form(request, "claim.html", error=None, email="")
 
     async def claim(self, request: Request, ctx: Context) -> Response:
         """An API-created user takes over the account: the partner's code stops working."""
         form = form_fields(request)
         email = normalise_email(form.get("email", ""))
+        if not self.web.check_signed_out_csrf(request, form.get("csrf")):
+            return self.web.render_signed_out_form(
+                request,
+                "claim.html",
+                400,
+                email=email,
+                error="Your session expired. Please try again.",
+            )
         code, password = form.get("registration_code", ""), form.get("new_password", "")
         address = request.client_ip or "-"
         wait = await failure_wait(ctx, "claim", email, address)
         if wait:
-            return self.web.render(
-                "claim.html", 429, email=email, error="Too many attempts. Please try again later."
+            return self.web.render_signed_out_form(
+                request,
+                "claim.html",
+                429,
+                email=email,
+                error="Too many attempts. Please try again later.",
             )
         if len(password) < MIN_PASSWORD:
-            return self.web.render(
-                "claim.html", 400, email=email, error=f"Use at least {MIN_PASSWORD} characters."
+            return self.web.render_signed_out_form(
+                request,
+                "claim.html",
+                400,
+                email=email,
+                error=f"Use at least {MIN_PASSWORD} characters.",
             )
         user = await ctx.store.get_user_by_email(email) if email else None
         stored = user.registration_code_hash if user and user.claimed_at is None else None
         if not await asyncio.to_thread(verify_password, code, stored) or user is None:
             await count_failure(ctx, "claim", email, address)
-            return self.web.render(
+            return self.web.render_signed_out_form(
+                request,
                 "claim.html",
                 401,
                 email=email,
@@ -189,8 +206,12 @@ class AccountPages:
             )
         hashed = await asyncio.to_thread(hash_password, password)
         if not await ctx.store.claim_user(user.user_id, hashed, ctx.clock.now()):
-            return self.web.render(
-                "claim.html", 409, email=email, error="This account has already been claimed."
+            return self.web.render_signed_out_form(
+                request,
+                "claim.html",
+                409,
+                email=email,
+                error="This account has already been claimed.",
             )
         await ctx.store.record_event(
             "account_claimed", ctx.clock.now(), user_id=user.user_id, ip=request.client_ip

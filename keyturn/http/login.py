@@ -7,18 +7,14 @@ import asyncio
 from keyturn.http.asgi import Request, Response
 from keyturn.http.session import current_session, end_session, start_session
 from keyturn.http.web import (
-    LOGIN_CSRF_COOKIE,
     Web,
-    cookies,
     form_fields,
-    new_csrf_token,
     query_fields,
     safe_return_path,
 )
 from keyturn.oauth.context import Context
 from keyturn.oauth.grants.registration_code import normalise_email
 from keyturn.oauth.passwords import verify_password
-from keyturn.oauth.secrets import constant_equals
 
 # Failed sign-ins allowed per window before the page asks to wait; windows
 # expire, so nobody is locked out for good.
@@ -55,12 +51,9 @@ class LoginPages:
         error: str | None = None,
         email: str = "",
     ) -> Response:
-        token = cookies(request).get(LOGIN_CSRF_COOKIE) or new_csrf_token()
-        response = self.web.render(
-            "login.html", status, csrf=token, return_to=return_to, error=error, email=email
+        return self.web.render_signed_out_form(
+            request, "login.html", status, return_to=return_to, error=error, email=email
         )
-        self.web.cookie(response, LOGIN_CSRF_COOKIE, token, 3600)
-        return response
 
     async def show(self, request: Request, ctx: Context) -> Response:
         query, _ = query_fields(request)
@@ -69,8 +62,7 @@ class LoginPages:
     async def submit(self, request: Request, ctx: Context) -> Response:
         form = form_fields(request)
         return_to = safe_return_path(form.get("return_to"))
-        expected = cookies(request).get(LOGIN_CSRF_COOKIE, "")
-        if not expected or not constant_equals(expected.encode(), form.get("csrf", "").encode()):
+        if not self.web.check_signed_out_csrf(request, form.get("csrf")):
             return self._form(
                 request, return_to, status=400, error="Your session expired. Please try again."
             )

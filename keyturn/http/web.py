@@ -81,6 +81,23 @@ class Web:
             attributes += "; Secure"
         response.headers.append((b"set-cookie", attributes.encode()))
 
+    def render_signed_out_form(
+        self, request: Request, template: str, status: int = 200, **context: Any
+    ) -> Response:
+        """A form posted before any session exists (sign-in, claim): double-submit CSRF.
+
+        Without it another site could post its own credentials and sign the
+        visitor into the attacker's account (login CSRF).
+        """
+        token = cookies(request).get(LOGIN_CSRF_COOKIE) or new_csrf_token()
+        response = self.render(template, status, csrf=token, **context)
+        self.cookie(response, LOGIN_CSRF_COOKIE, token, 3600)
+        return response
+
+    def check_signed_out_csrf(self, request: Request, presented: str | None) -> bool:
+        expected = cookies(request).get(LOGIN_CSRF_COOKIE, "")
+        return bool(expected) and constant_equals(expected.encode(), (presented or "").encode())
+
     def session_csrf(self, session_token: str) -> str:
         """A CSRF token bound to the session: forms of one session only."""
         digest = hmac.digest(self.csrf_key, session_token.encode(), "sha256")
