@@ -10,7 +10,6 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from keyturn.oauth import policy
 from keyturn.oauth.context import Context
@@ -19,6 +18,7 @@ from keyturn.oauth.issue import iso_timestamp
 from keyturn.oauth.keyring import SIGNING_ALGORITHMS
 from keyturn.oauth.keyring import rotate_keys as rotate_all_keys
 from keyturn.oauth.passwords import hash_password
+from keyturn.oauth.redirect_uris import redirect_uri_problem
 from keyturn.oauth.scope import parse_scope
 from keyturn.oauth.secrets import derive_key, new_client_secret
 from keyturn.runtime import WRAP_PURPOSE
@@ -49,11 +49,9 @@ class ClientSpec:
 
 
 def _check_redirect_uri(uri: str) -> None:
-    parts = urlsplit(uri)
-    if not parts.scheme or (not parts.netloc and parts.scheme in ("http", "https")):
-        raise AdminError(f"redirect URI {uri!r} must be absolute")
-    if parts.fragment:
-        raise AdminError(f"redirect URI {uri!r} must not have a fragment (RFC 6749 §3.1.2)")
+    problem = redirect_uri_problem(uri)
+    if problem is not None:
+        raise AdminError(f"redirect URI {uri!r} {problem}")
 
 
 async def create_client(ctx: Context, spec: ClientSpec) -> tuple[Client, str | None]:

@@ -19,6 +19,7 @@ from keyturn.oauth.secrets import constant_equals
 SESSION_COOKIE = "kt_session"
 LOGIN_CSRF_COOKIE = "kt_csrf"
 SESSION_SECONDS = 14 * 24 * 3600
+MAX_RETURN_PATH = 4096
 
 # Pages may not be framed (clickjacking on consent), sniffed, or leak the
 # authorization request through Referer.
@@ -148,7 +149,17 @@ def parse_query(raw: bytes) -> tuple[dict[str, str], bool]:
 
 
 def safe_return_path(path: str | None, default: str = "/account") -> str:
-    """Only same-site relative paths: never an open redirect."""
-    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path:
+    r"""Only a path on this site, or `default`: never an open redirect.
+
+    Browsers drop tabs and newlines from a URL and read `\` as `/`, so
+    `/<TAB>/evil.example/` becomes `//evil.example/`, another site. Anything
+    but printable ASCII is refused rather than normalised, and so is a path
+    that a browser would read as starting a host (`//`, `/\`).
+    """
+    if not path or len(path) > MAX_RETURN_PATH or not path.startswith("/"):
+        return default
+    if not all("\x21" <= char <= "\x7e" for char in path) or "\\" in path:
+        return default
+    if path.startswith("//"):
         return default
     return path

@@ -18,11 +18,11 @@ from keyturn.oauth.errors import InvalidScope
 from keyturn.oauth.grants.authorization_code import code_hash
 from keyturn.oauth.pkce import valid_challenge
 from keyturn.oauth.policy import AUTHORIZATION_CODE_TTL
+from keyturn.oauth.redirect_uris import redirect_uri_allowed
 from keyturn.oauth.scope import parse_scope
 from keyturn.store.records import AuthorizationCode, Client
 
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
-LOOPBACK_HOSTS = ("127.0.0.1", "[::1]")
 
 
 class UnsafeTarget(Exception):
@@ -64,20 +64,6 @@ class AuthorizationRequest:
 def with_query(uri: str, params: Mapping[str, str]) -> str:
     separator = "&" if urlsplit(uri).query else "?"
     return f"{uri}{separator}{urlencode(params)}"
-
-
-def redirect_uri_allowed(client: Client, uri: str) -> bool:
-    """Exact match, or a loopback URI on any port (RFC 8252 §7.3)."""
-    if uri in client.redirect_uris:
-        return True
-    parts = urlsplit(uri)
-    if parts.scheme != "http" or parts.hostname is None:
-        return False
-    host = "[::1]" if parts.hostname == "::1" else parts.hostname
-    if host not in LOOPBACK_HOSTS or parts.port is None:
-        return False
-    portless = parts._replace(netloc=host).geturl()
-    return portless in client.redirect_uris
 
 
 async def read_authorization_request(

@@ -190,7 +190,8 @@ async def test_forged_tokens_with_valid_client_change_nothing(
                 headers={"content-type": "application/x-www-form-urlencoded"},
                 auth=partner.auth,
             )
-        well_formed = not duplicate and token and len(token) < MAX_BODY
+        # A NUL byte makes the form itself malformed (400), whatever the endpoint.
+        well_formed = not duplicate and token and "\x00" not in token and len(token) < MAX_BODY
         if path == "/oauth/revoke" and well_formed:
             assert response.status_code == 200
         elif path == "/oauth/introspect" and well_formed:
