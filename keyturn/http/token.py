@@ -35,7 +35,8 @@ async def _token(request: Request, ctx: Context, form: dict[str, str]) -> Respon
     credentials = client_credentials(request, form)
     if credentials is None:
         raise no_credentials()
-    client = await authenticate_client(ctx, credentials)
+    # Each grant refuses a disabled client with its own error code.
+    client = await authenticate_client(ctx, credentials, allow_disabled=True)
 
     grant_type = form.get("grant_type")
     if not grant_type:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from keyturn.oauth.context import Context
-from keyturn.oauth.errors import InvalidClient, InvalidRequest
+from keyturn.oauth.errors import InvalidClient
 from keyturn.store.records import Client
 
 # RFC 6749 §5.2: a client that tried Basic gets a Basic challenge back.
@@ -35,7 +35,16 @@ def _invalid(credentials: ClientCredentials, detail: str) -> InvalidClient:
     return error
 
 
-async def authenticate_client(ctx: Context, credentials: ClientCredentials) -> Client:
+async def authenticate_client(
+    ctx: Context, credentials: ClientCredentials, *, allow_disabled: bool = False
+) -> Client:
+    """The client behind `credentials`, or InvalidClient.
+
+    A disabled client fails here like a wrong secret, so it can neither read
+    tokens at introspection nor revoke them. Only the token endpoint passes
+    `allow_disabled`, because each grant answers a disabled client in its own
+    wire terms (a refresh says `invalid_grant` with reason `client_disabled`).
+    """
     client = await ctx.store.get_client(credentials.client_id)
     if client is None:
         # Spend the same work as a real check so a missing client is not told apart.
@@ -44,11 +53,15 @@ async def authenticate_client(ctx: Context, credentials: ClientCredentials) -> C
     if client.secret_hash is None:
         if credentials.secret is not None:
             raise _invalid(credentials, "public client presented a secret")
+        if client.disabled and not allow_disabled:
+            raise _invalid(credentials, "client is disabled")
         return client
     if credentials.secret is None:
         raise _invalid(credentials, "confidential client without a secret")
     if not ctx.secrets.verify(credentials.secret, client.secret_hash):
         raise _invalid(credentials, "wrong client secret")
+    if client.disabled and not allow_disabled:
+        raise _invalid(credentials, "client is disabled")
     return client
 
 
@@ -58,5 +71,6 @@ def require_confidential(client: Client) -> Client:
     return client
 
 
-def no_credentials() -> InvalidRequest:
-    return InvalidRequest("Client authentication is required.")
+def no_credentials() -> InvalidClient:
+    """RFC 6749 §5.2: no client authentication included is `invalid_client`, 401."""
+    return InvalidClient("Client authentication is required.", headers=dict(BASIC_CHALLENGE))

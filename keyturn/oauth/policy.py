@@ -23,6 +23,7 @@ REFRESH_TOKEN_RATE = 300
 
 # Wire reasons on invalid_grant (CONTRACT.md), also stored as revoked_reason.
 REVOKED_BY_USER = "revoked_by_user"
+REVOKED_BY_CLIENT = "revoked_by_client"  # the client itself, RFC 7009
 REVOKED_BY_ADMIN = "revoked_by_admin"
 ENHANCED_SECURITY = "enhanced_security"
 REUSE_DETECTED = "reuse_detected"

@@ -23,7 +23,7 @@ async def revoke_token(ctx: Context, client: Client, presented: str) -> bool:
             refresh = await ctx.keys.read_refresh(presented)
             return await ctx.store.revoke_grant(
                 refresh.grant_id,
-                policy.REVOKED_BY_USER,
+                policy.REVOKED_BY_CLIENT,
                 ctx.clock.now(),
                 client_id=client.client_id,
             )

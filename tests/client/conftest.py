@@ -60,7 +60,7 @@ async def make_app_client(ctx: Context, **overrides: Any) -> tuple[Client, str |
     spec = admin.ClientSpec(
         name="SDK test",
         scope="openid offline_access email",
-        redirect_uris=("http://127.0.0.1/callback",),
+        redirect_uris=overrides.pop("redirect_uris", ("http://127.0.0.1/callback",)),
         **overrides,
     )
     return await admin.create_client(ctx, spec)

@@ -86,5 +86,5 @@ async def test_authlib_client_completes_code_flow_refreshes_and_revokes(
             data={"grant_type": "refresh_token", "refresh_token": refreshed["refresh_token"]},
             auth=(app.client_id, app.client_secret or ""),
         )
-        assert dead.json()["reason"] == "revoked_by_user"
+        assert dead.json()["reason"] == "revoked_by_client"
         await client.aclose()

@@ -205,7 +205,7 @@ async def test_request_errors(http: httpx.AsyncClient, admin_ctx: Context) -> No
     )
     assert_oauth_error(wide, 400, "invalid_scope")
     nobody = await http.post("/oauth/token", data={"grant_type": "client_credentials"})
-    assert_oauth_error(nobody, 400, "invalid_request")
+    assert_oauth_error(nobody, 401, "invalid_client")
 
 
 async def test_grant_type_not_allowed_for_client_is_unauthorized_client(
@@ -253,7 +253,7 @@ async def test_revocation_reasons_reach_the_client(
     reason = assert_oauth_error(
         await refresh(http, partner, by_user["refresh_token"]), 400, "invalid_grant"
     )["reason"]
-    assert reason == "revoked_by_user"
+    assert reason == "revoked_by_client"
 
     by_admin = await user_tokens(http, partner)
     await admin.revoke_grants(
