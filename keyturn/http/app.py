@@ -67,12 +67,24 @@ async def healthz(_request: Request, _ctx: Context) -> Response:
     return json_response({"status": "ok"}, no_store=False)
 
 
+# SQLSTATE classes that mean the database cannot serve right now, as opposed to a
+# statement it refused: connection exception, insufficient resources, operator
+# intervention (shutdown, failover), system error; and a write that reached a
+# standby during a failover.
+_OUTAGE_SQLSTATE_CLASSES = ("08", "53", "57", "58")
+_READ_ONLY_TRANSACTION = "25006"
+
+
 def _unavailable(exc: BaseException) -> bool:
-    """Failures of the database itself, as opposed to bugs."""
+    """Failures of the database itself, as opposed to bugs or input that slipped through."""
     if isinstance(exc, StoreUnavailable | OSError | sqlite3.OperationalError):
         return True
-    module = type(exc).__module__
-    return module.startswith("asyncpg") and not module.startswith("asyncpg.exceptions._base")
+    if not type(exc).__module__.startswith("asyncpg"):
+        return False
+    sqlstate = getattr(exc, "sqlstate", None)
+    if not isinstance(sqlstate, str):
+        return True  # the driver's own connection-state errors carry no SQLSTATE
+    return sqlstate.startswith(_OUTAGE_SQLSTATE_CLASSES) or sqlstate == _READ_ONLY_TRANSACTION
 
 
 class KeyturnApp:

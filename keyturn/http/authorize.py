@@ -25,9 +25,9 @@ class AuthorizePages:
         self.web = web
 
     async def start(self, request: Request, ctx: Context) -> Response:
-        params, repeated = query_fields(request)
-        if repeated:
-            return self._unsafe("A parameter of the authorization request is repeated.")
+        params, problem = query_fields(request)
+        if problem:
+            return self._unsafe(f"The authorization request cannot be read: {problem}.")
         try:
             authorization = await read_authorization_request(ctx, params)
             signed_in = await current_session(ctx, request)
@@ -56,9 +56,9 @@ class AuthorizePages:
         signed_in = await current_session(ctx, request)
         if signed_in is None or not self.web.check_session_csrf(signed_in.token, form.get("csrf")):
             return self._unsafe("Your session expired. Please start again from the application.")
-        params, repeated = parse_query(form.get("request", "").encode())
+        params, problem = parse_query(form.get("request", "").encode())
         try:
-            if repeated:
+            if problem:
                 raise UnsafeTarget("The authorization request was altered.")
             authorization = await read_authorization_request(ctx, params)
             if form.get("decision") != "allow":

@@ -15,11 +15,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from keyturn.http.asgi import Request, Response
 from keyturn.oauth.secrets import constant_equals
+from keyturn.oauth.text import storable
 
 SESSION_COOKIE = "kt_session"
 LOGIN_CSRF_COOKIE = "kt_csrf"
 SESSION_SECONDS = 14 * 24 * 3600
 MAX_RETURN_PATH = 4096
+MAX_FIELD = 16 * 1024  # one form or query value; whole bodies are capped separately
 
 # Pages may not be framed (clickjacking on consent), sniffed, or leak the
 # authorization request through Referer.
@@ -127,25 +129,32 @@ def cookies(request: Request) -> dict[str, str]:
 
 
 def form_fields(request: Request) -> dict[str, str]:
-    """A browser form: last value wins, bad encoding yields nothing."""
+    """A browser form: last value wins; bad encoding or a NUL yields nothing."""
     try:
-        return dict(parse_qsl(request.body.decode("utf-8"), keep_blank_values=True))
+        pairs = parse_qsl(request.body.decode("utf-8"), keep_blank_values=True)
     except (UnicodeDecodeError, ValueError):
         return {}
+    if not all(storable(name, MAX_FIELD) and storable(value, MAX_FIELD) for name, value in pairs):
+        return {}
+    return dict(pairs)
 
 
-def query_fields(request: Request) -> tuple[dict[str, str], bool]:
-    """The query string and whether any parameter repeats (RFC 6749 §3.1)."""
+def query_fields(request: Request) -> tuple[dict[str, str], str | None]:
+    """The query string, and what makes it unusable, if anything (RFC 6749 §3.1)."""
     return parse_query(request.query)
 
 
-def parse_query(raw: bytes) -> tuple[dict[str, str], bool]:
+def parse_query(raw: bytes) -> tuple[dict[str, str], str | None]:
     try:
-        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, errors="strict")
     except (UnicodeDecodeError, ValueError):
-        return {}, True
+        return {}, "it is not valid UTF-8"
+    if not all(storable(name, MAX_FIELD) and storable(value, MAX_FIELD) for name, value in pairs):
+        return {}, "it contains a NUL character or an overlong value"
     fields = dict(pairs)
-    return fields, len(fields) != len(pairs)
+    if len(fields) != len(pairs):
+        return {}, "a parameter is repeated"
+    return fields, None
 
 
 def safe_return_path(path: str | None, default: str = "/account") -> str:

@@ -16,6 +16,7 @@ from keyturn.oauth.context import Context
 from keyturn.oauth.errors import AccessDenied, InvalidRequest, InvalidToken
 from keyturn.oauth.grants.registration_code import normalise_email
 from keyturn.oauth.passwords import hash_password
+from keyturn.oauth.text import plain_identifier, storable
 from keyturn.store.records import User
 
 MAX_EMAIL = 254
@@ -36,10 +37,15 @@ def parse_signup(body: object) -> SignupRequest:
         raise InvalidRequest("email and registrationCode are required strings.")
     email = normalise_email(email)
     local, _, domain = email.partition("@")
-    if not local or "." not in domain or len(email) > MAX_EMAIL or any(c.isspace() for c in email):
+    if (
+        not local
+        or "." not in domain
+        or not plain_identifier(email, MAX_EMAIL)
+        or any(c.isspace() for c in email)
+    ):
         raise InvalidRequest("The email address is not valid.")
-    if not 1 <= len(code) <= MAX_CODE:
-        raise InvalidRequest(f"registrationCode must be 1 to {MAX_CODE} characters.")
+    if not code or not storable(code, MAX_CODE):
+        raise InvalidRequest(f"registrationCode must be 1 to {MAX_CODE} characters of text.")
     return SignupRequest(email, code)
 
 
