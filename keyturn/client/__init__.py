@@ -6,6 +6,7 @@ Works against any standards-compliant authorization server (RFC 6749, 7009,
 
 from keyturn.client.auth import AsyncBearerAuth, BearerAuth
 from keyturn.client.errors import (
+    DiscoveryError,
     LockTimeout,
     ReauthorizationRequired,
     StoreDecryptionError,
@@ -19,6 +20,7 @@ __all__ = [
     "AsyncTokenManager",
     "AuthorizationStart",
     "BearerAuth",
+    "DiscoveryError",
     "LockTimeout",
     "ReauthorizationRequired",
     "StoreDecryptionError",

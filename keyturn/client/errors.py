@@ -23,6 +23,16 @@ class TokenRefreshError(Exception):
     """A refresh failed for now (network, 5xx, repeated 429); the stored tokens are kept."""
 
 
+class DiscoveryError(TokenRefreshError):
+    """The issuer's metadata (RFC 8414) is unusable or names endpoints we will not trust.
+
+    A discovered endpoint must share the issuer's origin (scheme, host and
+    port): the client secret and refresh tokens go there. An endpoint on
+    another origin can still be configured explicitly (`token_endpoint=` …).
+    Being a `TokenRefreshError`, it keeps the stored tokens.
+    """
+
+
 class LockTimeout(TimeoutError):
     """Another process held the account's refresh lock for too long."""
 

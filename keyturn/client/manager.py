@@ -27,6 +27,7 @@ import httpx
 from keyturn.client.endpoints import Endpoints, discover
 from keyturn.client.errors import ReauthorizationRequired, TokenRefreshError
 from keyturn.client.records import TokenRecord
+from keyturn.client.redaction import masked_repr
 from keyturn.client.sealing import PlainSealer, Sealer
 from keyturn.client.stores import TokenStore, open_token_store
 from keyturn.client.stores.base import LEASE_SECONDS, locked
@@ -49,6 +50,11 @@ class AuthorizationStart:
     code_verifier: str
     nonce: str
     redirect_uri: str
+
+    def __repr__(self) -> str:
+        # The verifier is what makes a stolen code useless (RFC 7636); state and
+        # nonce are in the URL anyway.
+        return masked_repr(self, frozenset({"code_verifier"}))
 
 
 class _InvalidGrant(Exception):

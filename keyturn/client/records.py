@@ -4,13 +4,44 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import random
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from keyturn.client.redaction import masked_repr
 
 MAX_MARGIN = 300.0  # refresh at most 5 minutes early
 MARGIN_FRACTION = 0.1  # ... or a tenth of the lifetime, whichever is less
 JITTER = 0.5  # up to 50% more margin, so a fleet does not refresh in lockstep
+# Longer than any lifetime a server means: beyond it a value is garbage, not a date.
+MAX_LIFETIME = 10 * 365 * 86400.0
+# Some servers send expires_in as a string ("3600"). ASCII digits only: float()
+# would also take "3_600", "nan", "1e400" and other scripts' digits.
+_NUMERIC = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")
+
+
+def _number(value: object) -> float | None:
+    """A finite JSON number as a float; booleans, NaN, infinities and huge ints are not."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _lifetime(seconds: float | None) -> float | None:
+    """Seconds from now, if that is a lifetime we can schedule; None means unknown."""
+    return seconds if seconds is not None and 0 < seconds <= MAX_LIFETIME else None
+
+
+def _expires_in(value: object) -> float | None:
+    if isinstance(value, str):
+        return _lifetime(float(value)) if _NUMERIC.fullmatch(value) else None
+    return _lifetime(_number(value))
 
 
 def _jwt_exp(token: str) -> float | None:
@@ -20,10 +51,9 @@ def _jwt_exp(token: str) -> float | None:
         return None
     try:
         claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except ValueError:
+    except (ValueError, RecursionError):  # the server's bytes: any of them may be garbage
         return None
-    exp = claims.get("exp") if isinstance(claims, dict) else None
-    return float(exp) if isinstance(exp, int | float) else None
+    return _number(claims.get("exp")) if isinstance(claims, dict) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +66,10 @@ class TokenRecord:
     scope: str | None
     id_token: str | None
     obtained_at: float
+
+    def __repr__(self) -> str:
+        # Records are logged and shown in tracebacks; each of these is a credential.
+        return masked_repr(self, frozenset({"access_token", "refresh_token", "id_token"}))
 
     @classmethod
     def from_response(
@@ -54,14 +88,16 @@ class TokenRecord:
         access = response.get("access_token")
         if not isinstance(access, str) or not access:
             raise ValueError("a token response needs an access_token")
-        expires_in = response.get("expires_in")
-        if not isinstance(expires_in, int | float) or expires_in <= 0:
+        # An unusable lifetime is an unknown one, as if the server had sent none:
+        # the token is then used until the resource server answers 401.
+        expires_in = _expires_in(response.get("expires_in"))
+        if expires_in is None:
             exp = _jwt_exp(access)
-            expires_in = None if exp is None else exp - server_skew - now
+            expires_in = None if exp is None else _lifetime(exp - server_skew - now)
         expires_at = refresh_at = None
-        if expires_in is not None and expires_in > 0:
-            expires_at = now + float(expires_in)
-            margin = min(MAX_MARGIN, MARGIN_FRACTION * float(expires_in))
+        if expires_in is not None:
+            expires_at = now + expires_in
+            margin = min(MAX_MARGIN, MARGIN_FRACTION * expires_in)
             refresh_at = expires_at - margin * (1 + JITTER * random.random())
         # RFC 6749 §6: a server that does not rotate leaves the refresh token out.
         refresh = response.get("refresh_token") or (previous.refresh_token if previous else None)

@@ -98,6 +98,23 @@ async def test_expired_token_is_never_sent(
     await tm.aclose()
 
 
+async def test_a_string_expires_in_is_never_sent_after_expiry(
+    server: ServerProcess, admin_ctx: Context, clock: FakeClock
+) -> None:
+    """Some servers send expires_in as "3600"; the token still expires on time."""
+    client, secret = await make_app_client(admin_ctx)
+    counting = CountingTransport()
+    tm = manager(server, client.client_id, secret, clock=clock, transport=counting)
+    who = account()
+    first = await issue(admin_ctx, client)
+    await tm.save(who, {**first, "expires_in": str(first["expires_in"])})
+    assert await tm.access_token(who) == first["access_token"]
+    clock.advance(first["expires_in"] + 1)
+    fresh = await tm.access_token(who)
+    assert fresh != first["access_token"] and counting.token_calls == 1
+    await tm.aclose()
+
+
 async def test_server_errors_keep_a_still_valid_token(
     server: ServerProcess, admin_ctx: Context, clock: FakeClock
 ) -> None:
