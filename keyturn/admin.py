@@ -54,6 +54,15 @@ def _check_redirect_uri(uri: str) -> None:
         raise AdminError(f"redirect URI {uri!r} {problem}")
 
 
+def new_client_id() -> str:
+    """128 random bits, base64url, never starting with "-" (a command line reads that as
+    an option) or "_"."""
+    while True:
+        client_id = secrets.token_urlsafe(16)
+        if client_id[0] not in "-_":
+            return client_id
+
+
 async def create_client(ctx: Context, spec: ClientSpec) -> tuple[Client, str | None]:
     if not spec.name.strip():
         raise AdminError("a client needs a name")
@@ -76,7 +85,7 @@ async def create_client(ctx: Context, spec: ClientSpec) -> tuple[Client, str | N
         raise AdminError("access token format must be opaque or jwt")
     secret = None if spec.public else new_client_secret()
     client = Client(
-        client_id=secrets.token_urlsafe(16),
+        client_id=new_client_id(),
         name=spec.name.strip(),
         secret_hash=None if secret is None else ctx.secrets.hash(secret),
         redirect_uris=spec.redirect_uris,

@@ -27,7 +27,16 @@ from keyturn.store.base import StoreUnavailable
 
 Command = Callable[[argparse.Namespace, Context], Awaitable[Any]]
 
-SERVE_OPTIONS = ("host", "port", "workers", "database", "issuer", "data_dir")
+SERVE_OPTIONS = (
+    "host",
+    "port",
+    "workers",
+    "database",
+    "issuer",
+    "data_dir",
+    "read_timeout",
+    "trusted_proxies",
+)
 
 
 def _emit(args: argparse.Namespace, payload: Any, human: str) -> None:
@@ -39,6 +48,8 @@ def _emit(args: argparse.Namespace, payload: Any, human: str) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
+
+    from keyturn.http.serving import uvicorn_options
 
     options = {name: getattr(args, name) for name in SERVE_OPTIONS}
     settings = load_settings(options)
@@ -52,19 +63,7 @@ def serve(args: argparse.Namespace) -> int:
         _prepare_multiprocess_metrics(settings)
     asyncio.run(_prepare(settings))
     print(f"keyturn {__version__} issuer {settings.issuer_url}", flush=True)
-    uvicorn.run(
-        "keyturn.http.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        log_level=settings.log_level,
-        access_log=False,
-        server_header=False,
-    )
+    uvicorn.run("keyturn.http.app:create_app", factory=True, **uvicorn_options(settings))
     return 0
 
 
@@ -223,12 +222,16 @@ async def cmd_keys_retire(args: argparse.Namespace, ctx: Context) -> None:
 
 
 async def cmd_events(args: argparse.Namespace, ctx: Context) -> None:
+    """All events; with --json one JSON array, or one object a line while following."""
     after = 0
+    collected: list[dict[str, Any]] = []
     while True:
         events = await ctx.store.list_events(after_id=after, limit=500)
         for event in events:
             shaped = admin.event_json(event)
-            if args.json:
+            if args.json and not args.follow:
+                collected.append(shaped)
+            elif args.json:
                 print(json.dumps(shaped), flush=True)
             else:
                 print(
@@ -237,7 +240,9 @@ async def cmd_events(args: argparse.Namespace, ctx: Context) -> None:
                     flush=True,
                 )
             after = event.event_id
-        if not args.follow:
+        if not args.follow and len(events) < 500:
+            if args.json:
+                print(json.dumps(collected))
             return
         if len(events) < 500:
             await asyncio.sleep(1.0)
@@ -267,6 +272,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--database")
     serve_parser.add_argument("--issuer")
     serve_parser.add_argument("--data-dir")
+    serve_parser.add_argument(
+        "--read-timeout",
+        type=int,
+        metavar="SECONDS",
+        help="close a connection whose request has not fully arrived in time (default 10)",
+    )
+    serve_parser.add_argument(
+        "--trusted-proxies",
+        metavar="CIDR[,CIDR...]",
+        help="believe X-Forwarded-For / Forwarded only from these peers (default: none)",
+    )
 
     login = commands.add_parser("login", help="sign in to an issuer for scripts (code flow)")
     login.add_argument("--issuer", required=True)
@@ -377,9 +393,27 @@ async def _run_admin(command: Command, args: argparse.Namespace) -> None:
         await store.close()
 
 
+# Options whose value is an identifier that may start with "-" (client ids made
+# before ids stopped doing so): argparse would take such a value for an option.
+_IDENTIFIER_OPTIONS = frozenset({"--client-id", "--client"})
+
+
+def _attach_identifier_values(argv: list[str]) -> list[str]:
+    """`--client-id -Xyz` → `--client-id=-Xyz`, which argparse reads as meant."""
+    out: list[str] = []
+    pending = False
+    for arg in argv:
+        if pending and arg.startswith("-") and arg != "--":
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+        pending = arg in _IDENTIFIER_OPTIONS
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_attach_identifier_values(sys.argv[1:] if argv is None else argv))
     if args.command == "grant" and args.action == "revoke":
         chosen = [args.grant is not None, args.user is not None]
         if sum(chosen) > 1 or not (any(chosen) or args.client):

@@ -1,12 +1,16 @@
 """Settings, read from command-line options and `KEYTURN_*` environment variables.
 
-Every option `--some-option` also reads `KEYTURN_SOME_OPTION` (CONTRACT.md).
-Unknown `KEYTURN_*` variables are refused at start-up: a typo should not
-silently fall back to a default.
+Every option `--some-option` also reads `KEYTURN_SOME_OPTION`. Variables with
+the prefix that are no setting are ignored with one warning naming them:
+orchestrators inject such variables (Kubernetes sets `KEYTURN_SERVICE_HOST`,
+`KEYTURN_PORT=tcp://…` and more for a Service named `keyturn`), so refusing
+them would stop keyturn from starting there, and the warning still shows a typo.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import os
 import secrets
 from collections.abc import Mapping
@@ -37,6 +41,10 @@ class ConfigError(Exception):
     pass
 
 
+log = logging.getLogger("keyturn.config")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -51,6 +59,14 @@ class Settings:
     log_level: str = "warning"
     gc_interval: int = 300
     refresh_token_rate: int = REFRESH_TOKEN_RATE
+    # Seconds a request may take to arrive, headers and body together (slowloris).
+    read_timeout: int = 10
+    # Comma-separated CIDRs of proxies whose X-Forwarded-For / Forwarded is believed.
+    trusted_proxies: str = ""
+
+    @property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @property
     def database_url(self) -> str:
@@ -73,20 +89,46 @@ _FOREIGN_PREFIXES = ("KEYTURN_TEST_", "KEYTURN_CLIENT_")
 _INT_FIELDS = {f.name for f in fields(Settings) if f.type in ("int", int)}
 
 
+def parse_networks(text: str) -> tuple[Network, ...]:
+    networks = []
+    for part in text.split(","):
+        if part.strip():
+            try:
+                networks.append(ipaddress.ip_network(part.strip(), strict=False))
+            except ValueError:
+                raise ConfigError(f"trusted_proxies: {part.strip()!r} is not a CIDR") from None
+    return tuple(networks)
+
+
 def load_settings(
-    options: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    options: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    warn: bool = True,
 ) -> Settings:
-    """Command-line options win over the environment, which wins over defaults."""
+    """Command-line options win over the environment, which wins over defaults.
+
+    `warn=False` is for worker processes, which read the same environment as the
+    command that started them and so would repeat its warnings.
+    """
     environ = os.environ if environ is None else environ
     known = {f.name for f in fields(Settings)}
     values: dict[str, Any] = {}
+    ignored: list[str] = []
     for key, raw in environ.items():
         if not key.startswith(_ENV_PREFIX) or key.startswith(_FOREIGN_PREFIXES):
             continue
         name = key.removeprefix(_ENV_PREFIX).lower()
         if name not in known:
-            raise ConfigError(f"unknown setting {key}; known: {sorted(known)}")
-        values[name] = raw
+            ignored.append(key)
+        elif name == "port" and not raw.strip().isdigit():
+            # Kubernetes' service link, e.g. KEYTURN_PORT=tcp://10.0.0.7:8000.
+            if warn:
+                log.warning("ignoring KEYTURN_PORT=%r: not a port number", raw)
+        else:
+            values[name] = raw
+    if ignored and warn:
+        log.warning("ignoring environment variables that are no setting: %s", ", ".join(ignored))
     for name, value in (options or {}).items():
         if value is not None and name in known:
             values[name] = value
@@ -109,6 +151,9 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"port {settings.port} is out of range")
     if settings.workers < 1 or settings.pool_size < 1:
         raise ConfigError("workers and pool_size must be at least 1")
+    if settings.read_timeout < 1:
+        raise ConfigError("read_timeout must be at least 1 second")
+    parse_networks(settings.trusted_proxies)
     url = settings.database_url
     if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError(f"unsupported database URL {url!r}: use sqlite:///… or postgresql://…")

@@ -90,6 +90,7 @@ def _unavailable(exc: BaseException) -> bool:
 class KeyturnApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.trusted_proxies = settings.trusted_networks
         self.ctx: Context | None = None
         metadata = server_metadata(settings.issuer_url)
         discovery = json_response(metadata, no_store=False)
@@ -146,7 +147,7 @@ class KeyturnApp:
             )
         assert self.ctx is not None, "lifespan start did not run"
         try:
-            request = await read_request(scope, receive)
+            request = await read_request(scope, receive, self.trusted_proxies)
             return await handler(request, self.ctx)
         except OAuthError as error:
             return oauth_error_response(error)
@@ -227,4 +228,5 @@ async def collect_garbage(ctx: Context, *, keep_seconds: float = GC_KEEP_SECONDS
 
 
 def create_app() -> KeyturnApp:
-    return KeyturnApp(load_settings())
+    # `keyturn serve` has already warned about the environment it hands down.
+    return KeyturnApp(load_settings(warn=False))

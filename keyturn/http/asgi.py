@@ -12,6 +12,9 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from keyturn.config import Network
+from keyturn.http.forwarded import client_address
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -62,13 +65,21 @@ def json_response(
     return Response(status, body, out)
 
 
-async def read_request(scope: Scope, receive: Receive) -> Request:
+# Headers whose repeats form one list (RFC 9110 §5.3): every proxy's hop counts.
+_LIST_HEADERS = (b"x-forwarded-for", b"forwarded")
+
+
+async def read_request(
+    scope: Scope, receive: Receive, trusted_proxies: tuple[Network, ...] = ()
+) -> Request:
     """Collect the body (bounded) and index the headers; the last repeat of a header wins."""
     headers: dict[bytes, bytes] = {}
     for name, value in scope["headers"]:
         if name in headers and name in (b"authorization", b"content-type"):
             # Ambiguous credentials or framing: keep both so the caller can refuse.
             headers[name] = headers[name] + b"\x00" + value
+        elif name in headers and name in _LIST_HEADERS:
+            headers[name] = headers[name] + b"," + value
         else:
             headers[name] = value
     chunks: list[bytes] = []
@@ -85,13 +96,14 @@ async def read_request(scope: Scope, receive: Receive) -> Request:
         chunks.append(chunk)
         more = message.get("more_body", False)
     client = scope.get("client")
+    peer = client[0] if client else None
     return Request(
         method=scope["method"],
         path=scope["path"],
         query=scope.get("query_string", b""),
         headers=headers,
         body=b"".join(chunks),
-        client_ip=client[0] if client else None,
+        client_ip=client_address(peer, headers, trusted_proxies) if trusted_proxies else peer,
     )
 
 

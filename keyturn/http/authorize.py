@@ -74,8 +74,10 @@ class AuthorizePages:
             return self.web.redirect(exc.location(ctx.issuer))
 
     def _login_url(self, params: dict[str, str]) -> str:
-        # Come back without prompt=login, or signing in would loop.
-        again = dict(params)
+        # Come back without prompt=login and max_age: the sign-in they ask for is the
+        # one about to happen, and asking again on return would loop for ever
+        # (max_age=0 is always exceeded). The ID token's auth_time tells the client.
+        again = {name: value for name, value in params.items() if name != "max_age"}
         prompts = [p for p in again.pop("prompt", "").split() if p != "login"]
         if prompts:
             again["prompt"] = " ".join(prompts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from tests.http.oidc_helpers import (
     authorize,
     authorize_params,
     exchange,
+    hidden,
     make_user,
     make_web_app,
     query_of,
@@ -325,3 +327,37 @@ async def test_max_age_and_prompt_login_ask_for_a_fresh_sign_in(
 async def code_flow_consent(browser: httpx.AsyncClient, app: WebApp) -> None:
     """Consent once so later requests skip the page."""
     await authorize(browser, authorize_params(app, Pkce.new()))
+
+
+async def test_max_age_zero_asks_for_one_fresh_sign_in_then_issues_the_code(
+    http: httpx.AsyncClient, browser: httpx.AsyncClient, admin_ctx: Context
+) -> None:
+    """OIDC Core §3.1.2.1: max_age=0 means sign in again now, once; not forever."""
+    email = await make_user(admin_ctx)
+    assert (await sign_in(browser, email, "correct horse battery")).status_code == 303
+    app = await make_web_app(admin_ctx)
+    await code_flow_consent(browser, app)
+    pkce = Pkce.new()
+    to_login = await browser.get(
+        "/oauth/authorize", params=authorize_params(app, pkce, max_age="0")
+    )
+    assert to_login.status_code == 302 and to_login.headers["location"].startswith("/login?")
+    page = await browser.get(to_login.headers["location"])
+    signed_again_at = time.time()
+    signed = await browser.post(
+        "/login",
+        data={
+            "email": email,
+            "password": "correct horse battery",
+            "csrf": hidden(page.text, "csrf"),
+            "return_to": hidden(page.text, "return_to"),
+        },
+    )
+    assert signed.status_code == 303, signed.text
+    back = await browser.get(signed.headers["location"])
+    assert back.status_code == 302, back.text
+    location = back.headers["location"]
+    assert location.startswith(REDIRECT), f"sent back to {location} instead of the client"
+    tokens = await exchange(http, app, query_of(location)["code"], pkce)
+    claims = await verify_id_token(http, tokens.json()["id_token"], app)
+    assert int(str(claims["auth_time"])) >= int(signed_again_at)
