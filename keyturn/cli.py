@@ -411,7 +411,14 @@ def _attach_identifier_values(argv: list[str]) -> list[str]:
     return out
 
 
+# The data directory holds the database, the generated secret and metrics files:
+# whatever keyturn creates is for its own user only (folders 0700, files 0600),
+# SQLite's WAL and shared-memory files included, which SQLite creates itself.
+PRIVATE_UMASK = 0o077
+
+
 def main(argv: list[str] | None = None) -> int:
+    os.umask(PRIVATE_UMASK)
     parser = build_parser()
     args = parser.parse_args(_attach_identifier_values(sys.argv[1:] if argv is None else argv))
     if args.command == "grant" and args.action == "revoke":

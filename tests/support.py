@@ -71,12 +71,22 @@ def free_port() -> int:
 class ServerProcess:
     """`python -m keyturn serve` on a loopback port, reaped on exit."""
 
-    def __init__(self, database: str, data_dir: Path, *, workers: int = 1, **env: str) -> None:
+    def __init__(
+        self,
+        database: str,
+        data_dir: Path,
+        *,
+        workers: int = 1,
+        unset: tuple[str, ...] = (),
+        **env: str,
+    ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.database = database
         self.data_dir = data_dir
         environment = {**os.environ, "KEYTURN_SECRET_KEY": SECRET_KEY, **env}
+        for name in unset:
+            environment.pop(name, None)
         # A file, not a pipe: a pipe nobody reads would block a chatty server.
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = data_dir / f"server-{self.port}.log"
