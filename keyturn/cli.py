@@ -93,7 +93,7 @@ async def cmd_migrate(args: argparse.Namespace, ctx: Context) -> None:
 
 
 async def cmd_gc(args: argparse.Namespace, ctx: Context) -> None:
-    from keyturn.http.app import collect_garbage
+    from keyturn.background import collect_garbage
 
     counts = await collect_garbage(ctx)
     _emit(args, counts, f"purged {counts['grants']} grants and {counts['events']} events")

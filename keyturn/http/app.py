@@ -6,14 +6,13 @@ from the environment so every worker process builds the same app.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import random
 import sqlite3
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+from keyturn.background import BackgroundWork
 from keyturn.config import Settings, load_settings, master_secret
 from keyturn.http.account import AccountPages
 from keyturn.http.asgi import (
@@ -87,45 +86,63 @@ def _unavailable(exc: BaseException) -> bool:
     return sqlstate.startswith(_OUTAGE_SQLSTATE_CLASSES) or sqlstate == _READ_ONLY_TRANSACTION
 
 
+@dataclass(frozen=True, slots=True)
+class Route:
+    path: str
+    methods: dict[str, Handler]
+    # The discovery metadata name this route answers to (RFC 8414 §2), if any.
+    metadata: str | None = None
+
+
 class KeyturnApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.trusted_proxies = settings.trusted_networks
         self.ctx: Context | None = None
-        metadata = server_metadata(settings.issuer_url)
-        discovery = json_response(metadata, no_store=False)
-
-        async def discovery_endpoint(_request: Request, _ctx: Context) -> Response:
-            return discovery
-
         web = Web(
             csrf_key=derive_key(master_secret(settings), CSRF_PURPOSE),
             secure_cookies=settings.issuer_url.startswith("https://"),
         )
         login, authorize, account = LoginPages(web), AuthorizePages(web), AccountPages(web)
+        table = [
+            Route("/oauth/token", {"POST": token_endpoint}, "token_endpoint"),
+            Route("/oauth/revoke", {"POST": revoke_endpoint}, "revocation_endpoint"),
+            Route("/oauth/introspect", {"POST": introspect_endpoint}, "introspection_endpoint"),
+            Route(
+                "/oauth/authorize",
+                {"GET": authorize.start, "POST": authorize.decide},
+                "authorization_endpoint",
+            ),
+            Route(
+                "/oauth/userinfo",
+                {"GET": userinfo_endpoint, "POST": userinfo_endpoint},
+                "userinfo_endpoint",
+            ),
+            Route("/oauth/jwks", {"GET": jwks_endpoint}, "jwks_uri"),
+            Route("/v1/user/signup/registration_code", {"POST": signup_endpoint}),
+            Route("/.well-known/oauth-authorization-server", {"GET": self._discovery}),
+            Route("/.well-known/openid-configuration", {"GET": self._discovery}),
+            Route("/login", {"GET": login.show, "POST": login.submit}),
+            Route("/logout", {"POST": login.logout}),
+            Route("/account", {"GET": account.show}),
+            Route("/account/revoke", {"POST": account.revoke}),
+            Route("/account/enhanced-security", {"POST": account.enhanced_security}),
+            Route("/account/password", {"POST": account.change_password}),
+            Route("/account/claim", {"GET": account.show_claim, "POST": account.claim}),
+            Route("/static/keyturn.css", {"GET": stylesheet}),
+            Route("/healthz", {"GET": healthz}),
+            Route("/metrics", {"GET": metrics_endpoint}),
+        ]
         # path -> method -> handler
-        self.routes: dict[str, dict[str, Handler]] = {
-            "/oauth/token": {"POST": token_endpoint},
-            "/oauth/revoke": {"POST": revoke_endpoint},
-            "/oauth/introspect": {"POST": introspect_endpoint},
-            "/oauth/authorize": {"GET": authorize.start, "POST": authorize.decide},
-            "/oauth/userinfo": {"GET": userinfo_endpoint, "POST": userinfo_endpoint},
-            "/oauth/jwks": {"GET": jwks_endpoint},
-            "/v1/user/signup/registration_code": {"POST": signup_endpoint},
-            "/.well-known/oauth-authorization-server": {"GET": discovery_endpoint},
-            "/.well-known/openid-configuration": {"GET": discovery_endpoint},
-            "/login": {"GET": login.show, "POST": login.submit},
-            "/logout": {"POST": login.logout},
-            "/account": {"GET": account.show},
-            "/account/revoke": {"POST": account.revoke},
-            "/account/enhanced-security": {"POST": account.enhanced_security},
-            "/account/password": {"POST": account.change_password},
-            "/account/claim": {"GET": account.show_claim, "POST": account.claim},
-            "/static/keyturn.css": {"GET": stylesheet},
-            "/healthz": {"GET": healthz},
-            "/metrics": {"GET": metrics_endpoint},
-        }
-        self._background: list[asyncio.Task[None]] = []
+        self.routes: dict[str, dict[str, Handler]] = {r.path: r.methods for r in table}
+        self.metadata = server_metadata(
+            settings.issuer_url, {r.metadata: r.path for r in table if r.metadata}
+        )
+        self._discovery_response = json_response(self.metadata, no_store=False)
+        self.background: BackgroundWork | None = None
+
+    async def _discovery(self, _request: Request, _ctx: Context) -> Response:
+        return self._discovery_response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -176,55 +193,14 @@ class KeyturnApp:
 
     async def startup(self) -> None:
         self.ctx = await open_context(self.settings)
-        self._background.append(asyncio.create_task(self._collect_garbage()))
-        self._background.append(asyncio.create_task(self._reload_keys()))
+        self.background = BackgroundWork(self.ctx, gc_interval=self.settings.gc_interval)
+        self.background.start()
 
     async def shutdown(self) -> None:
-        for task in self._background:
-            task.cancel()
-        for task in self._background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self.background is not None:
+            await self.background.stop()
         if self.ctx is not None:
             await self.ctx.store.close()
-
-    async def _collect_garbage(self) -> None:
-        """Purge expired and revoked grants and old events in bounded batches."""
-        assert self.ctx is not None
-        interval = self.settings.gc_interval
-        while True:
-            # Jitter so that many workers do not all purge at the same moment.
-            await asyncio.sleep(interval * random.uniform(0.5, 1.5))
-            try:
-                await collect_garbage(self.ctx)
-            except Exception:
-                log.exception("background purge failed; will retry")
-
-    async def _reload_keys(self) -> None:
-        """Pick up keys rotated by another instance or `keyturn keys rotate`."""
-        assert self.ctx is not None
-        while True:
-            await asyncio.sleep(60 * random.uniform(0.8, 1.2))
-            try:
-                await self.ctx.keys.reload()
-            except Exception:
-                log.exception("key reload failed; will retry")
-
-
-GC_BATCH = 1000
-GC_KEEP_SECONDS = 30 * 24 * 3600  # revoked grants and events stay 30 days for audit
-
-
-async def collect_garbage(ctx: Context, *, keep_seconds: float = GC_KEEP_SECONDS) -> dict[str, int]:
-    """Purge until a batch comes back short; yields between batches."""
-    total: dict[str, int] = {}
-    while True:
-        counts = await ctx.store.purge(ctx.clock.now(), batch=GC_BATCH, keep_seconds=keep_seconds)
-        for name, count in counts.items():
-            total[name] = total.get(name, 0) + count
-        if max(counts.values()) < GC_BATCH:
-            return total
-        await asyncio.sleep(0)
 
 
 def create_app() -> KeyturnApp:

@@ -16,13 +16,14 @@ from urllib.parse import urlencode, urlsplit
 from keyturn.oauth.context import Context
 from keyturn.oauth.errors import InvalidScope
 from keyturn.oauth.grants.authorization_code import code_hash
-from keyturn.oauth.pkce import valid_challenge
+from keyturn.oauth.pkce import CHALLENGE_METHODS, valid_challenge
 from keyturn.oauth.policy import AUTHORIZATION_CODE_TTL
 from keyturn.oauth.redirect_uris import redirect_uri_allowed
 from keyturn.oauth.scope import parse_scope
 from keyturn.store.records import AuthorizationCode, Client
 
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
+RESPONSE_TYPES = frozenset({"code"})
 
 
 class UnsafeTarget(Exception):
@@ -86,7 +87,7 @@ async def read_authorization_request(
     def fail(error: str, description: str) -> AuthorizationError:
         return AuthorizationError(redirect_uri, state, error, description)
 
-    if params.get("response_type") != "code":
+    if params.get("response_type") not in RESPONSE_TYPES:
         raise fail("unsupported_response_type", "Only response_type=code is supported.")
     if "authorization_code" not in client.grant_types:
         raise fail("unauthorized_client", "The client may not use the authorization code flow.")
@@ -101,7 +102,7 @@ async def read_authorization_request(
     challenge = params.get("code_challenge")
     method = params.get("code_challenge_method", "plain" if challenge else None)
     if challenge is not None:
-        if method != "S256":
+        if method not in CHALLENGE_METHODS:
             raise fail("invalid_request", "Only code_challenge_method=S256 is supported.")
         if not valid_challenge(challenge):
             raise fail("invalid_request", "The code_challenge is not a valid S256 challenge.")

@@ -13,6 +13,10 @@ from keyturn.oauth.context import Context
 from keyturn.oauth.errors import InvalidClient
 from keyturn.store.records import Client
 
+# RFC 6749 §2.3.1 and OIDC Core §9: how a client may authenticate, strongest first.
+CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+CLIENT_AUTH_METHODS = (*CONFIDENTIAL_AUTH_METHODS, "none")
+
 # RFC 6749 §5.2: a client that tried Basic gets a Basic challenge back.
 BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="keyturn"'}
 
@@ -21,7 +25,7 @@ BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="keyturn"'}
 class ClientCredentials:
     client_id: str
     secret: str | None
-    method: str  # client_secret_basic, client_secret_post or none
+    method: str  # one of CLIENT_AUTH_METHODS
 
     @property
     def used_basic(self) -> bool:

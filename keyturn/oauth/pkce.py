@@ -8,6 +8,8 @@ import re
 
 from keyturn.oauth.secrets import constant_equals
 
+CHALLENGE_METHODS = ("S256",)
+
 # §4.1: 43 to 128 unreserved characters; the S256 challenge is 43 base64url characters.
 _VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 _CHALLENGE = re.compile(r"[A-Za-z0-9\-_]{43}")

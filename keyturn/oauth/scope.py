@@ -6,6 +6,9 @@ import re
 
 from keyturn.oauth.errors import InvalidScope
 
+# Scopes with a meaning to this server (OIDC Core §5.4, §11); clients may add their own.
+STANDARD_SCOPES = ("openid", "offline_access", "email")
+
 # scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")
 

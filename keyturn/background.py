@@ -1,0 +1,71 @@
+"""Work a serving process does besides answering requests: purging and key reloads.
+
+Owned by the application's lifespan, not by any endpoint: `start()` when the
+process starts serving, `stop()` when it shuts down. Each loop is jittered so
+that many workers and instances do not act at the same moment, and a failed
+round is logged and retried at the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+
+from keyturn.oauth.context import Context
+
+log = logging.getLogger("keyturn.background")
+
+GC_BATCH = 1000
+GC_KEEP_SECONDS = 30 * 24 * 3600  # revoked grants and events stay 30 days for audit
+KEY_RELOAD_SECONDS = 60
+
+
+async def collect_garbage(ctx: Context, *, keep_seconds: float = GC_KEEP_SECONDS) -> dict[str, int]:
+    """Purge expired and revoked rows in bounded batches until a batch comes back short."""
+    total: dict[str, int] = {}
+    while True:
+        counts = await ctx.store.purge(ctx.clock.now(), batch=GC_BATCH, keep_seconds=keep_seconds)
+        for name, count in counts.items():
+            total[name] = total.get(name, 0) + count
+        if max(counts.values()) < GC_BATCH:
+            return total
+        await asyncio.sleep(0)  # let requests in between batches
+
+
+class BackgroundWork:
+    def __init__(self, ctx: Context, *, gc_interval: float) -> None:
+        self.ctx = ctx
+        self.gc_interval = gc_interval
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._every(self.gc_interval, self._purge, "background purge")),
+            # Keys rotated by another instance or `keyturn keys rotate`.
+            asyncio.create_task(
+                self._every(KEY_RELOAD_SECONDS, self.ctx.keys.reload, "key reload")
+            ),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def _purge(self) -> None:
+        await collect_garbage(self.ctx)
+
+    @staticmethod
+    async def _every(seconds: float, work: Callable[[], Awaitable[object]], name: str) -> None:
+        while True:
+            await asyncio.sleep(seconds * random.uniform(0.8, 1.2))
+            try:
+                await work()
+            except Exception:
+                log.exception("%s failed; will retry", name)
