@@ -1,4 +1,9 @@
-"""Read client credentials from the Authorization header or the form."""
+"""The client-authentication step of every endpoint that authenticates a client.
+
+Token, revocation and introspection call `authenticated_client`: read the
+credentials from the Authorization header or the form, refuse a request with
+none, and check them (a disabled client fails here like a wrong secret).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,31 @@ import binascii
 from urllib.parse import unquote
 
 from keyturn.http.asgi import Request
-from keyturn.oauth.client_auth import BASIC_CHALLENGE, ClientCredentials
+from keyturn.oauth.client_auth import (
+    BASIC_CHALLENGE,
+    ClientCredentials,
+    authenticate_client,
+    no_credentials,
+)
+from keyturn.oauth.context import Context
 from keyturn.oauth.errors import InvalidClient, InvalidRequest
+from keyturn.store.records import Client
 
 MAX_ID = 255
 
 
 def _bad_basic(detail: str) -> InvalidClient:
     return InvalidClient(detail=detail, headers=dict(BASIC_CHALLENGE))
+
+
+async def authenticated_client(
+    request: Request, form: dict[str, str], ctx: Context, *, allow_disabled: bool = False
+) -> Client:
+    """The client that authenticated this request, or `invalid_client` (401)."""
+    credentials = client_credentials(request, form)
+    if credentials is None:
+        raise no_credentials()
+    return await authenticate_client(ctx, credentials, allow_disabled=allow_disabled)
 
 
 def client_credentials(request: Request, form: dict[str, str]) -> ClientCredentials | None:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from keyturn.http.asgi import NO_STORE, Request, Response
-from keyturn.http.client_auth import client_credentials
+from keyturn.http.client_auth import authenticated_client
 from keyturn.http.forms import parse_form
-from keyturn.oauth.client_auth import authenticate_client, no_credentials
 from keyturn.oauth.context import Context
 from keyturn.oauth.errors import InvalidRequest
 from keyturn.oauth.revocation import revoke_token
@@ -13,10 +12,7 @@ from keyturn.oauth.revocation import revoke_token
 
 async def revoke_endpoint(request: Request, ctx: Context) -> Response:
     form = parse_form(request)
-    credentials = client_credentials(request, form)
-    if credentials is None:
-        raise no_credentials()
-    client = await authenticate_client(ctx, credentials)
+    client = await authenticated_client(request, form, ctx)
     token = form.get("token")
     if not token:
         raise InvalidRequest("The token parameter is required.")

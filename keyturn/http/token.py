@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from keyturn.http.asgi import Request, Response, json_response
-from keyturn.http.client_auth import client_credentials
+from keyturn.http.client_auth import authenticated_client
 from keyturn.http.forms import parse_form
 from keyturn.http.metrics import count_token_request
-from keyturn.oauth.client_auth import authenticate_client, no_credentials
 from keyturn.oauth.context import Context
 from keyturn.oauth.errors import (
     InvalidRequest,
@@ -32,11 +31,8 @@ async def token_endpoint(request: Request, ctx: Context) -> Response:
 
 
 async def _token(request: Request, ctx: Context, form: dict[str, str]) -> Response:
-    credentials = client_credentials(request, form)
-    if credentials is None:
-        raise no_credentials()
     # Each grant refuses a disabled client with its own error code.
-    client = await authenticate_client(ctx, credentials, allow_disabled=True)
+    client = await authenticated_client(request, form, ctx, allow_disabled=True)
 
     grant_type = form.get("grant_type")
     if not grant_type:
