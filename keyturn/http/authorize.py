@@ -45,10 +45,8 @@ class AuthorizePages:
                 ctx, authorization, signed_in.user.user_id, signed_in.session.auth_time
             )
             return self.web.redirect(location, 302)
-        except UnsafeTarget as exc:
-            return self._unsafe(str(exc))
         except AuthorizationError as exc:
-            return self.web.redirect(exc.location(ctx.issuer), 302)
+            return self._answer_error(exc, ctx, 302)
 
     async def decide(self, request: Request, ctx: Context) -> Response:
         """The consent form's answer: Allow or Deny."""
@@ -68,10 +66,13 @@ class AuthorizePages:
                 ctx, authorization, signed_in.user.user_id, signed_in.session.auth_time
             )
             return self.web.redirect(location)
-        except UnsafeTarget as exc:
-            return self._unsafe(str(exc))
         except AuthorizationError as exc:
-            return self.web.redirect(exc.location(ctx.issuer))
+            return self._answer_error(exc, ctx, 303)
+
+    def _answer_error(self, exc: AuthorizationError, ctx: Context, status: int) -> Response:
+        if exc.may_redirect:
+            return self.web.redirect(exc.location(ctx.issuer), status)
+        return self._unsafe(exc.description)
 
     def _login_url(self, params: dict[str, str]) -> str:
         # Come back without prompt=login and max_age: the sign-in they ask for is the

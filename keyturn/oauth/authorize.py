@@ -26,25 +26,45 @@ PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 RESPONSE_TYPES = frozenset({"code"})
 
 
-class UnsafeTarget(Exception):
-    """The client or redirect URI cannot be trusted: show an error page instead."""
-
-
 class AuthorizationError(Exception):
-    """An error to send back to the client's redirect URI (§4.1.2.1)."""
+    """An authorization request that cannot be granted, typed by its wire `error`.
 
-    def __init__(self, redirect_uri: str, state: str | None, error: str, description: str) -> None:
+    `may_redirect` says whether the error can go back to the client (§4.1.2.1):
+    only once the client and its redirect URI are trusted. Until then it is
+    shown to the person instead, or the redirect would be an open redirect.
+    """
+
+    def __init__(
+        self,
+        error: str,
+        description: str,
+        *,
+        redirect_uri: str | None = None,
+        state: str | None = None,
+    ) -> None:
         super().__init__(f"{error}: {description}")
-        self.redirect_uri = redirect_uri
-        self.state = state
         self.error = error
         self.description = description
+        self.redirect_uri = redirect_uri
+        self.state = state
+
+    @property
+    def may_redirect(self) -> bool:
+        return self.redirect_uri is not None
 
     def location(self, issuer: str) -> str:
+        assert self.redirect_uri is not None, "an unsafe target is never redirected to"
         params = {"error": self.error, "error_description": self.description, "iss": issuer}
         if self.state is not None:
             params["state"] = self.state
         return with_query(self.redirect_uri, params)
+
+
+class UnsafeTarget(AuthorizationError):
+    """The client or redirect URI cannot be trusted: an error page, never a redirect."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__("invalid_request", description)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +79,9 @@ class AuthorizationRequest:
     max_age: int | None
 
     def fail(self, error: str, description: str) -> AuthorizationError:
-        return AuthorizationError(self.redirect_uri, self.state, error, description)
+        return AuthorizationError(
+            error, description, redirect_uri=self.redirect_uri, state=self.state
+        )
 
 
 def with_query(uri: str, params: Mapping[str, str]) -> str:
@@ -85,7 +107,7 @@ async def read_authorization_request(
     state = params.get("state")
 
     def fail(error: str, description: str) -> AuthorizationError:
-        return AuthorizationError(redirect_uri, state, error, description)
+        return AuthorizationError(error, description, redirect_uri=redirect_uri, state=state)
 
     if params.get("response_type") not in RESPONSE_TYPES:
         raise fail("unsupported_response_type", "Only response_type=code is supported.")
