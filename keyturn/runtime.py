@@ -36,6 +36,6 @@ async def open_context(
         keys=await Keys.load(store, derive_key(secret, WRAP_PURPOSE), clock),
         secrets=SecretHasher(derive_key(secret, CLIENT_SECRET_PURPOSE)),
         issuer=settings.issuer_url,
-        limiter=RateLimiter.from_url(settings.redis),
+        limiter=RateLimiter.from_url(settings.redis, clock),
         refresh_token_rate=settings.refresh_token_rate,
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from typing import Protocol
 
 from limits import RateLimitItem, RateLimitItemPerMinute
@@ -19,6 +18,7 @@ from limits.aio.storage import Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 from limits.storage import storage_from_string
 
+from keyturn.oauth.clock import Clock, SystemClock
 from keyturn.oauth.errors import SlowDown
 
 log = logging.getLogger(__name__)
@@ -35,13 +35,14 @@ class Counter(Protocol):
 
 
 class InProcessCounter:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()
         self._windows: dict[str, tuple[int, int]] = {}  # key -> (window number, count)
         self._swept = 0
 
     def _window(self, minutes: int) -> tuple[int, float]:
         length = 60 * minutes
-        number = int(time.time() // length)
+        number = int(self._clock.now() // length)
         return number, (number + 1) * length
 
     def _sweep(self, number: int) -> None:
@@ -92,18 +93,21 @@ class SharedCounter:
 
 
 class RateLimiter:
-    def __init__(self, counter: Counter | None = None) -> None:
-        self._counter: Counter = counter or InProcessCounter()
+    """Counts on the injected clock (in process; Redis keeps its own time)."""
+
+    def __init__(self, counter: Counter | None = None, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()
+        self._counter: Counter = counter or InProcessCounter(self._clock)
 
     @classmethod
-    def from_url(cls, url: str | None) -> RateLimiter:
+    def from_url(cls, url: str | None, clock: Clock | None = None) -> RateLimiter:
         """`None` for in-process counts, or a `redis://…` URL shared by all instances."""
         if url is None:
-            return cls()
+            return cls(clock=clock)
         storage = storage_from_string("async+" + url, implementation="redispy")
         if not isinstance(storage, Storage):
             raise ValueError(f"{url!r} does not name an async rate-limit storage")
-        return cls(SharedCounter(storage))
+        return cls(SharedCounter(storage), clock)
 
     async def check(self, per_minute: int, *key: str) -> None:
         """Count one request against `key`; raise `SlowDown` when over the limit."""
@@ -115,7 +119,7 @@ class RateLimiter:
             log.warning("rate-limit storage failed; allowing the request", exc_info=True)
             return
         if not allowed:
-            raise SlowDown(math.ceil(resets - time.time()), detail=f"rate limit on {key[0]}")
+            raise SlowDown(math.ceil(resets - self._clock.now()), detail=f"rate limit on {key[0]}")
 
     async def retry_after(self, amount: int, minutes: int, *key: str) -> int | None:
         """Seconds until `key` may try again, or None if it is under its limit now."""
@@ -124,7 +128,7 @@ class RateLimiter:
         except Exception:
             log.warning("rate-limit storage failed; allowing the request", exc_info=True)
             return None
-        return None if allowed else max(1, math.ceil(resets - time.time()))
+        return None if allowed else max(1, math.ceil(resets - self._clock.now()))
 
     async def count(self, amount: int, minutes: int, *key: str) -> None:
         """Count one event (a failed sign-in, say) against `key` without deciding anything."""

@@ -1,0 +1,58 @@
+"""The in-process rate limiter, moved through the injected clock instead of sleeping."""
+
+from __future__ import annotations
+
+import pytest
+
+from keyturn.oauth.clock import FrozenClock
+from keyturn.oauth.errors import SlowDown
+from keyturn.oauth.ratelimit import RateLimiter
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(start=1_800_000_000.0)  # on a minute boundary
+
+
+async def test_the_limit_holds_within_a_window_and_resets_with_the_next(
+    clock: FrozenClock,
+) -> None:
+    limiter = RateLimiter(clock=clock)
+    for _ in range(5):
+        await limiter.check(5, "refresh", "grant-a")
+    clock.advance(59)
+    with pytest.raises(SlowDown) as refused:
+        await limiter.check(5, "refresh", "grant-a")
+    assert refused.value.headers["Retry-After"] == "1"
+    clock.advance(1)
+    await limiter.check(5, "refresh", "grant-a")
+
+
+async def test_keys_count_separately(clock: FrozenClock) -> None:
+    limiter = RateLimiter(clock=clock)
+    await limiter.check(1, "refresh", "grant-a", "10.0.0.1")
+    await limiter.check(1, "refresh", "grant-a", "10.0.0.2")
+    with pytest.raises(SlowDown):
+        await limiter.check(1, "refresh", "grant-a", "10.0.0.1")
+
+
+async def test_failures_back_off_for_the_rest_of_a_long_window(clock: FrozenClock) -> None:
+    limiter = RateLimiter(clock=clock)
+    for _ in range(3):
+        await limiter.count(3, 15, "signin-account", "ann@example.com")
+    wait = await limiter.retry_after(3, 15, "signin-account", "ann@example.com")
+    assert wait == 15 * 60
+    clock.advance(10 * 60)
+    assert await limiter.retry_after(3, 15, "signin-account", "ann@example.com") == 5 * 60
+    clock.advance(5 * 60)
+    assert await limiter.retry_after(3, 15, "signin-account", "ann@example.com") is None
+
+
+async def test_stale_keys_are_dropped_when_a_window_rolls_over(clock: FrozenClock) -> None:
+    limiter = RateLimiter(clock=clock)
+    for index in range(100):
+        await limiter.check(10, "refresh", f"grant-{index}")
+    clock.advance(120)
+    await limiter.check(10, "refresh", "grant-new")
+    windows = limiter._counter._windows  # type: ignore[attr-defined]
+    assert list(windows) == ["refresh/grant-new"]
