@@ -145,8 +145,22 @@ class AccountPages:
         if isinstance(checked, Response):
             return checked
         signed_in, form = checked
+        user = signed_in.user
         current, new = form.get("current_password", ""), form.get("new_password", "")
-        if not await asyncio.to_thread(verify_password, current, signed_in.user.password_hash):
+        # A signed-in session is not proof of knowing the password (a borrowed
+        # laptop, a stolen cookie), so guesses back off like sign-in, per account.
+        address = request.client_ip or "-"
+        wait = await failure_wait(ctx, "password", user.email, address)
+        if wait:
+            minutes = max(1, round(wait / 60))
+            return await self._page(
+                ctx,
+                signed_in,
+                error=f"Too many attempts. Please try again in {minutes} minutes.",
+                status=429,
+            )
+        if not await asyncio.to_thread(verify_password, current, user.password_hash):
+            await count_failure(ctx, "password", user.email, address)
             return await self._page(
                 ctx, signed_in, error="The current password is not right.", status=400
             )
@@ -154,8 +168,14 @@ class AccountPages:
             return await self._page(
                 ctx, signed_in, error=f"Use at least {MIN_PASSWORD} characters.", status=400
             )
-        await ctx.store.set_password(
-            signed_in.user.user_id, await asyncio.to_thread(hash_password, new)
+        # Whoever else is signed in may be the reason for the change: sign them
+        # out, keep this browser, and record it, in one transaction.
+        await ctx.store.change_password(
+            user.user_id,
+            await asyncio.to_thread(hash_password, new),
+            signed_in.session.session_hash,
+            ctx.clock.now(),
+            request.client_ip,
         )
         return self.web.redirect("/account?done=password")
 

@@ -36,9 +36,14 @@ def iso_timestamp(at: float) -> str:
 
 
 def access_token_for(keyring: Keyring, grant: Grant, client: Client, issuer: str) -> str:
-    """The grant's current access token: opaque `kta_…`, or an RFC 9068 JWT if asked."""
+    """The access token the grant last issued: opaque `kta_…`, or an RFC 9068 JWT if asked.
+
+    That is the live one, or the one the client revoked since (RFC 7009), which
+    a retried refresh must get back unchanged; it stays dead either way.
+    """
     expires_at = int(grant.access_expires_at)
-    opaque = mint_access_token(keyring, grant.grant_id, grant.access_generation, expires_at)
+    generation = grant.issued_access_generation
+    opaque = mint_access_token(keyring, grant.grant_id, generation, expires_at)
     if client.access_token_format != "jwt":
         return opaque
     claims = {

@@ -4,13 +4,41 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+from jwt.utils import der_to_raw_signature
 
 from keyturn.oauth.keyring import Keyring, SigningKey
 
 ID_TOKEN_TTL = 3600
+
+
+class DeterministicES256(ECAlgorithm):
+    """ES256 with RFC 6979 nonces: the same claims under the same key sign the same.
+
+    A token response is a pure function of the grant row (oauth/issue.py), so a
+    refresh retried inside the grace window gets the identical bytes; ECDSA with
+    random nonces would break that for ES256 ID tokens and JWT access tokens.
+    The output is a standard ES256 JWS (verification cannot tell the nonces
+    apart), and no nonce ever depends on the random number generator.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(ECAlgorithm.SHA256)
+
+    def sign(self, msg: bytes, key: ec.EllipticCurvePrivateKey) -> bytes:
+        der = key.sign(msg, ec.ECDSA(self.hash_alg(), deterministic_signing=True))
+        return der_to_raw_signature(der, key.curve)
+
+
+# RS256 (PKCS#1 v1.5) and EdDSA sign deterministically already.
+_JWS = jwt.PyJWS()
+_JWS.unregister_algorithm("ES256")
+_JWS.register_algorithm("ES256", DeterministicES256())
 
 
 class UnknownAlgorithm(Exception):
@@ -26,7 +54,9 @@ def _signing_key(keyring: Keyring, alg: str) -> SigningKey:
 
 def sign(keyring: Keyring, alg: str, claims: dict[str, Any], *, typ: str = "JWT") -> str:
     key = _signing_key(keyring, alg)
-    return jwt.encode(claims, key.private, algorithm=alg, headers={"kid": key.kid, "typ": typ})
+    # The payload as jwt.encode writes it; PyJWS is used for its signing algorithms.
+    payload = json.dumps(claims, separators=(",", ":")).encode()
+    return _JWS.encode(payload, key.private, algorithm=alg, headers={"kid": key.kid, "typ": typ})
 
 
 def token_hash(token: str, alg: str) -> str:

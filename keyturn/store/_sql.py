@@ -43,7 +43,8 @@ USER_COLUMNS = (
 GRANT_COLUMNS = (
     "grant_id, client_id, user_id, scope, access_scope, auth_time, created_at,"
     " expires_at, refresh_generation, access_generation, access_expires_at,"
-    " rotated_at, last_used_at, last_ip, revoked_at, revoked_reason, has_refresh"
+    " rotated_at, last_used_at, last_ip, revoked_at, revoked_reason, has_refresh,"
+    " revoked_access_generation"
 )
 EVENT_COLUMNS = "event_id, at, kind, client_id, user_id, grant_id, ip, detail"
 KEY_COLUMNS = "kid, kind, sealed, created_at, retired_at"
@@ -83,7 +84,7 @@ SET_ENHANCED_SECURITY = "UPDATE users SET enhanced_security = $2 WHERE user_id =
 
 INSERT_GRANT = (
     f"INSERT INTO grants ({GRANT_COLUMNS}) VALUES"
-    " ($1, $2, $3, $4, $4, $5, $6, $7, 0, 0, $8, $6, $6, $9, NULL, NULL, $10)"
+    " ($1, $2, $3, $4, $4, $5, $6, $7, 0, 0, $8, $6, $6, $9, NULL, NULL, $10, NULL)"
     f" RETURNING {GRANT_COLUMNS}"
 )
 SELECT_GRANT = f"SELECT {GRANT_COLUMNS} FROM grants WHERE grant_id = $1"
@@ -134,8 +135,13 @@ REVOKE_GRANT = (
     " WHERE grant_id = $1 AND revoked_at IS NULL"
 )
 REVOKE_GRANT_OF_CLIENT = REVOKE_GRANT + " AND client_id = $4"
+# RFC 7009 for an access token: moving access_generation on kills the token
+# on every instance, old and new; remembering which generation was retired lets
+# a retry inside the grace window rebuild what the refresh issued
+# (`Grant.issued_access_generation`). The refresh statements never touch it.
 REVOKE_ACCESS = (
-    "UPDATE grants SET access_generation = access_generation + 1"
+    "UPDATE grants SET access_generation = access_generation + 1,"
+    " revoked_access_generation = access_generation"
     " WHERE grant_id = $1 AND access_generation = $2"
 )
 INSERT_EVENT = (
@@ -204,6 +210,7 @@ SELECT_SESSION = (
     " WHERE session_hash = $1 AND expires_at > $2"
 )
 DELETE_SESSION = "DELETE FROM sessions WHERE session_hash = $1"
+END_OTHER_SESSIONS = "DELETE FROM sessions WHERE user_id = $1 AND session_hash <> $2"
 SELECT_CONSENT = "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2"
 SAVE_CONSENT = (
     "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4)"
@@ -397,6 +404,7 @@ def grant_from_row(row: Row) -> Grant:
         revoked_at=row[14],
         revoked_reason=row[15],
         has_refresh=bool(row[16]),
+        revoked_access_generation=row[17],
     )
 
 

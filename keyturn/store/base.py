@@ -56,6 +56,22 @@ class Store(Protocol):
         ...
 
     async def set_password(self, user_id: str, password_hash: str) -> bool: ...
+    async def change_password(
+        self,
+        user_id: str,
+        password_hash: str,
+        keep_session_hash: bytes,
+        now: float,
+        ip: str | None,
+    ) -> bool:
+        """A person changed their password: set it, end every other session of the user
+        (the one that changed it stays) and record a `password_changed` event with the
+        number of sessions ended, all in one transaction.
+
+        False, and nothing changed, when there is no such user.
+        """
+        ...
+
     async def set_enhanced_security(self, user_id: str, enabled: bool, now: float) -> int:
         """Switch enhanced security; turning it on revokes every grant of the user.
 
@@ -159,6 +175,7 @@ class Store(Protocol):
 
 REUSE_EVENT = "refresh_token_reuse"
 CODE_REUSE_EVENT = "authorization_code_reuse"
+PASSWORD_CHANGED_EVENT = "password_changed"
 
 
 def classify_miss(grant: Grant | None, attempt: RefreshAttempt) -> RefreshOutcome | None:

@@ -22,6 +22,7 @@ import asyncpg
 from keyturn.store import _sql as q
 from keyturn.store.base import (
     CODE_REUSE_EVENT,
+    PASSWORD_CHANGED_EVENT,
     REUSE_EVENT,
     EmailTaken,
     StoreUnavailable,
@@ -148,6 +149,24 @@ class PostgresStore:
 
     async def set_password(self, user_id: str, password_hash: str) -> bool:
         return _count(await self._pool.execute(q.SET_PASSWORD, user_id, password_hash)) == 1
+
+    async def change_password(
+        self,
+        user_id: str,
+        password_hash: str,
+        keep_session_hash: bytes,
+        now: float,
+        ip: str | None,
+    ) -> bool:
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not _count(await conn.execute(q.SET_PASSWORD, user_id, password_hash)):
+                return False
+            ended = _count(await conn.execute(q.END_OTHER_SESSIONS, user_id, keep_session_hash))
+            detail = json.dumps({"sessions_ended": ended})
+            await conn.execute(
+                q.INSERT_EVENT, now, PASSWORD_CHANGED_EVENT, None, user_id, None, ip, detail
+            )
+        return True
 
     async def set_enhanced_security(self, user_id: str, enabled: bool, now: float) -> int:
         async with self._pool.acquire() as conn, conn.transaction():

@@ -64,6 +64,22 @@ class Grant:
     revoked_at: float | None
     revoked_reason: str | None
     has_refresh: bool
+    # The access generation an RFC 7009 revocation retired last (None: never).
+    revoked_access_generation: int | None = None
+
+    @property
+    def issued_access_generation(self) -> int:
+        """The generation of the access token the grant's latest issue handed out.
+
+        Revoking that token moves `access_generation` one on (so it is dead
+        everywhere) and records the generation it retired. Until the row moves
+        again, the token the refresh issued is the revoked one, and a retry
+        inside the grace window must get exactly it back.
+        """
+        revoked = self.revoked_access_generation
+        if revoked is not None and self.access_generation == revoked + 1:
+            return revoked
+        return self.access_generation
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from typing import Any
 from keyturn.store import _sql as q
 from keyturn.store.base import (
     CODE_REUSE_EVENT,
+    PASSWORD_CHANGED_EVENT,
     REUSE_EVENT,
     EmailTaken,
     StoreUnavailable,
@@ -169,6 +170,23 @@ class SQLiteStore:
 
     async def set_password(self, user_id: str, password_hash: str) -> bool:
         return self._change(q.SET_PASSWORD, user_id, password_hash) == 1
+
+    async def change_password(
+        self,
+        user_id: str,
+        password_hash: str,
+        keep_session_hash: bytes,
+        now: float,
+        ip: str | None,
+    ) -> bool:
+        with self._transaction() as db:
+            if not db.execute(_s(q.SET_PASSWORD), (user_id, password_hash)).rowcount:
+                return False
+            ended = db.execute(_s(q.END_OTHER_SESSIONS), (user_id, keep_session_hash)).rowcount
+            detail = json.dumps({"sessions_ended": ended})
+            event = (now, PASSWORD_CHANGED_EVENT, None, user_id, None, ip, detail)
+            db.execute(_s(q.INSERT_EVENT), event)
+        return True
 
     async def set_enhanced_security(self, user_id: str, enabled: bool, now: float) -> int:
         with self._transaction() as db:

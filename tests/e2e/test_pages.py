@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 
 from keyturn.oauth.context import Context
 from tests.http.helpers import assert_oauth_error, make_partner, refresh, user_tokens
@@ -149,3 +149,26 @@ async def test_claiming_an_api_created_account(
     await page.get_by_role("button", name="Sign out").click()
     await sign_in(page, server, tokens["email"], "my own password")
     await expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+
+
+async def test_changing_the_password_signs_out_the_other_browser_and_keeps_this_one(
+    page: Page, chromium: Browser, server: ServerProcess, admin_ctx: Context
+) -> None:
+    email = await make_user(admin_ctx, PASSWORD)
+    await sign_in(page, server, email)
+    await expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    elsewhere = await chromium.new_context()
+    try:
+        other = await elsewhere.new_page()
+        await sign_in(other, server, email)
+        await expect(other.get_by_role("heading", name="Your account")).to_be_visible()
+        await page.get_by_label("Current password").fill(PASSWORD)
+        await page.get_by_label("New password").fill("a brand new passphrase")
+        await page.get_by_role("button", name="Change password").click()
+        await expect(page.get_by_role("status")).to_contain_text("Your password was changed")
+        await other.goto(f"{server.base_url}/account")
+        await expect(other.get_by_role("heading", name="Sign in")).to_be_visible()
+        await page.goto(f"{server.base_url}/account")
+        await expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    finally:
+        await elsewhere.close()

@@ -17,6 +17,7 @@ from keyturn.store.records import (
     Rejected,
     Replayed,
     ReuseDetected,
+    Session,
     User,
 )
 
@@ -280,11 +281,75 @@ async def test_revoke_access_retires_only_the_current_generation(seeded: Store) 
     assert found is not None and found.access_generation == 1 and found.revoked_at is None
 
 
+async def test_revoking_the_access_token_keeps_what_the_refresh_issued_for_a_replay(
+    seeded: Store,
+) -> None:
+    grant = await seeded.create_grant(new_grant())
+    assert grant.issued_access_generation == 0
+    await seeded.advance_refresh(attempt(grant.grant_id, 0))
+    assert await seeded.revoke_access(grant.grant_id, 1)
+    assert not await seeded.revoke_access(grant.grant_id, 1)  # already retired
+    found = await seeded.get_grant(grant.grant_id)
+    assert found is not None
+    assert (found.access_generation, found.issued_access_generation) == (2, 1)
+    replay = await seeded.advance_refresh(attempt(grant.grant_id, 0, now=NOW + 20))
+    assert isinstance(replay, Replayed) and replay.grant.issued_access_generation == 1
+    # The next refresh issues a fresh, live generation; the marker no longer applies.
+    onward = await seeded.advance_refresh(attempt(grant.grant_id, 1, now=NOW + 21))
+    assert isinstance(onward, Advanced)
+    assert (onward.grant.access_generation, onward.grant.issued_access_generation) == (3, 3)
+    assert onward.grant.revoked_access_generation == 1
+
+
+async def test_a_revocation_before_the_refresh_does_not_leak_into_the_replay(
+    seeded: Store,
+) -> None:
+    grant = await seeded.create_grant(new_grant())
+    assert await seeded.revoke_access(grant.grant_id, 0)
+    advanced = await seeded.advance_refresh(attempt(grant.grant_id, 0))
+    assert isinstance(advanced, Advanced)
+    assert (advanced.grant.access_generation, advanced.grant.issued_access_generation) == (2, 2)
+    replay = await seeded.advance_refresh(attempt(grant.grant_id, 0, now=NOW + 20))
+    assert isinstance(replay, Replayed) and replay.grant == advanced.grant
+
+
 async def test_claim_user_happens_once(seeded: Store) -> None:
     assert await seeded.claim_user("u1", "hash", NOW)
     assert not await seeded.claim_user("u1", "hash2", NOW)
     user = await seeded.get_user("u1")
     assert user is not None and user.password_hash == "hash" and user.claimed_at == NOW
+
+
+async def test_change_password_ends_the_other_sessions_and_records_it_at_once(
+    seeded: Store,
+) -> None:
+    await seeded.create_user(make_user("u2", "bob@example.com"))
+    here, laptop, phone, bob = (
+        Session(bytes([n]) * 32, user, NOW, NOW + 3600)
+        for n, user in ((1, "u1"), (2, "u1"), (3, "u1"), (4, "u2"))
+    )
+    expired = Session(b"\x05" * 32, "u1", NOW - 7200, NOW - 3600)
+    for session in (here, laptop, phone, bob, expired):
+        await seeded.create_session(session)
+    assert await seeded.change_password("u1", "new-hash", here.session_hash, NOW, "192.0.2.9")
+    user = await seeded.get_user("u1")
+    assert user is not None and user.password_hash == "new-hash"
+    assert await seeded.get_session(here.session_hash, NOW) == here
+    assert await seeded.get_session(laptop.session_hash, NOW) is None
+    assert await seeded.get_session(phone.session_hash, NOW) is None
+    assert await seeded.get_session(bob.session_hash, NOW) == bob
+    events = await seeded.list_events()
+    assert [(e.kind, e.user_id, e.ip, e.at, e.detail) for e in events] == [
+        ("password_changed", "u1", "192.0.2.9", NOW, {"sessions_ended": 3})
+    ]
+
+
+async def test_change_password_of_an_unknown_user_changes_nothing(seeded: Store) -> None:
+    session = Session(b"\x01" * 32, "u1", NOW, NOW + 3600)
+    await seeded.create_session(session)
+    assert not await seeded.change_password("nobody", "hash", b"\x09" * 32, NOW, None)
+    assert await seeded.get_session(session.session_hash, NOW) == session
+    assert await seeded.list_events() == []
 
 
 async def test_keys_get_increasing_ids_and_retire(seeded: Store) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
 from keyturn import admin
@@ -10,7 +13,9 @@ from keyturn.oauth.context import Context
 from keyturn.oauth.errors import InvalidGrant, InvalidScope
 from keyturn.oauth.grants.base import TokenRequest, new_grant
 from keyturn.oauth.grants.refresh_token import RefreshTokenGrant
+from keyturn.oauth.introspection import introspect_token
 from keyturn.oauth.issue import token_response
+from keyturn.oauth.revocation import revoke_token
 from keyturn.store.records import Client
 
 GRANT = RefreshTokenGrant()
@@ -170,3 +175,51 @@ async def test_forged_token_is_unknown(ctx: Context) -> None:
     token = str(first["refresh_token"])
     forged = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
     assert await reason_of(ctx, client, forged) == "unknown"
+
+
+async def test_retry_after_the_client_revoked_the_new_access_token_is_identical(
+    ctx: Context, clock: FrozenClock
+) -> None:
+    client = await make_client(ctx)
+    first = await issue(ctx, client)
+    second = await refresh(ctx, client, first["refresh_token"])
+    assert await revoke_token(ctx, client, str(second["access_token"]))
+    clock.advance(5)
+    assert await refresh(ctx, client, first["refresh_token"]) == second
+    assert await introspect_token(ctx, str(second["access_token"])) == {"active": False}
+    third = await refresh(ctx, client, second["refresh_token"])
+    assert (await introspect_token(ctx, str(third["access_token"])))["active"] is True
+
+
+@pytest.mark.parametrize("revoked", [False, True])
+async def test_retry_with_es256_jwt_access_and_id_tokens_is_identical(
+    ctx: Context, clock: FrozenClock, revoked: bool
+) -> None:
+    # PyJWT checks iat and exp against the wall clock, so start the frozen clock there.
+    clock.advance(time.time() - clock.now())
+    client = await make_client(ctx, id_token_alg="ES256", access_token_format="jwt")
+    request = TokenRequest(client, {}, "192.0.2.1")
+    grant = await ctx.store.create_grant(
+        new_grant(
+            request,
+            ctx,
+            user_id=await _user(ctx),
+            scope="openid offline_access read",
+            with_refresh=True,
+            auth_time=ctx.clock.now(),
+        )
+    )
+    first = token_response(ctx.keys.ring, grant, client, ctx.issuer)
+    second = await refresh(ctx, client, first["refresh_token"])
+    assert str(second["access_token"]).startswith("eyJ") and "id_token" in second
+    if revoked:
+        assert await revoke_token(ctx, client, str(second["access_token"]))
+    clock.advance(29)
+    assert await refresh(ctx, client, first["refresh_token"]) == second
+    active = (await introspect_token(ctx, str(second["access_token"])))["active"]
+    assert active is not revoked
+
+
+async def _user(ctx: Context) -> str:
+    user = await admin.create_user(ctx, f"{os.urandom(5).hex()}@example.com", None)
+    return user.user_id
