@@ -7,7 +7,6 @@ from the environment so every worker process builds the same app.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,26 +63,6 @@ async def stylesheet(_request: Request, _ctx: Context) -> Response:
 
 async def healthz(_request: Request, _ctx: Context) -> Response:
     return json_response({"status": "ok"}, no_store=False)
-
-
-# SQLSTATE classes that mean the database cannot serve right now, as opposed to a
-# statement it refused: connection exception, insufficient resources, operator
-# intervention (shutdown, failover), system error; and a write that reached a
-# standby during a failover.
-_OUTAGE_SQLSTATE_CLASSES = ("08", "53", "57", "58")
-_READ_ONLY_TRANSACTION = "25006"
-
-
-def _unavailable(exc: BaseException) -> bool:
-    """Failures of the database itself, as opposed to bugs or input that slipped through."""
-    if isinstance(exc, StoreUnavailable | OSError | sqlite3.OperationalError):
-        return True
-    if not type(exc).__module__.startswith("asyncpg"):
-        return False
-    sqlstate = getattr(exc, "sqlstate", None)
-    if not isinstance(sqlstate, str):
-        return True  # the driver's own connection-state errors carry no SQLSTATE
-    return sqlstate.startswith(_OUTAGE_SQLSTATE_CLASSES) or sqlstate == _READ_ONLY_TRANSACTION
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +152,7 @@ class KeyturnApp:
             response.status = 413
             return response
         except Exception as exc:
-            return internal_error_response(exc, unavailable=_unavailable(exc))
+            return internal_error_response(exc, unavailable=isinstance(exc, StoreUnavailable))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

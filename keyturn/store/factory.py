@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from keyturn.store.base import Store
+from keyturn.store.sql import SqlStore
 
 
 async def open_store(url: str, *, pool_size: int = 10, listen: bool = True) -> Store:
     """`sqlite:///relative.db`, `sqlite:////absolute.db` or `postgresql://…`."""
     if url.startswith(("postgresql://", "postgres://")):
-        from keyturn.store.postgres import PostgresStore
+        from keyturn.store.postgres import PostgresDialect
 
-        return await PostgresStore.connect(url, pool_size=pool_size, listen=listen)
+        return SqlStore(await PostgresDialect.connect(url, pool_size=pool_size, listen=listen))
     if url.startswith("sqlite:///"):
-        from keyturn.store.sqlite import SQLiteStore
+        from keyturn.store.sqlite import SQLiteDialect
 
         # A serving store (the one that listens, on PostgreSQL) checkpoints off the loop.
-        return SQLiteStore(url.removeprefix("sqlite:///"), background_checkpoints=listen)
+        path = url.removeprefix("sqlite:///")
+        return SqlStore(SQLiteDialect(path, background_checkpoints=listen))
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///… or postgresql://…")

@@ -7,14 +7,11 @@ from typing import Any
 
 import pytest
 
-from keyturn.store import _sql as q
 from keyturn.store import open_store
-from keyturn.store import postgres as postgres_store
-from keyturn.store import sqlite as sqlite_store
+from keyturn.store import sql as sql_store
 from keyturn.store.base import Store
 from keyturn.store.migrations import Migration, load_migrations
-from keyturn.store.postgres import PostgresStore
-from keyturn.store.sqlite import SQLiteStore
+from keyturn.store.sql import SqlStore
 from tests.store.test_contract import NOW, make_client
 
 # The grants INSERT of schema 0002, as a keyturn of that release sends it.
@@ -28,11 +25,9 @@ OLD_INSERT_GRANT = (
 
 
 async def _execute(store: Store, sql: str, *params: Any) -> None:
-    if isinstance(store, SQLiteStore):
-        store._db.execute(q.sqlite_dialect(sql), params)
-    else:
-        assert isinstance(store, PostgresStore)
-        await store._pool.execute(sql, *params)
+    """A statement as an older keyturn sends it, through the store's own dialect."""
+    assert isinstance(store, SqlStore)
+    await store._db.execute(sql, *params)
 
 
 async def test_grants_from_before_0003_replay_as_they_always_did(
@@ -41,8 +36,7 @@ async def test_grants_from_before_0003_replay_as_they_always_did(
     def up_to_0002(dialect: str) -> list[Migration]:
         return [m for m in load_migrations(dialect) if m.version <= 2]
 
-    monkeypatch.setattr(sqlite_store, "load_migrations", up_to_0002)
-    monkeypatch.setattr(postgres_store, "load_migrations", up_to_0002)
+    monkeypatch.setattr(sql_store, "load_migrations", up_to_0002)
     store = await open_store(database_url, pool_size=2, listen=False)
     try:
         assert await store.migrate() == ["0001_initial", "0002_authorization"]

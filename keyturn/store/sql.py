@@ -1,0 +1,347 @@
+"""The Store, written once over a `Dialect` (SQLite or PostgreSQL).
+
+Every method that changes state opens exactly one transaction, and where the
+change is security-relevant its event is written inside that transaction: a
+crash can lose the change and its event together, never one without the other.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from keyturn.store import _sql as q
+from keyturn.store.base import (
+    CODE_REUSE_EVENT,
+    PASSWORD_CHANGED_EVENT,
+    REUSE_EVENT,
+    EmailTaken,
+    classify_miss,
+)
+from keyturn.store.dialect import Dialect, Duplicate, Row
+from keyturn.store.migrations import CREATE_LEDGER, load_migrations
+from keyturn.store.records import (
+    Advanced,
+    AuthorizationCode,
+    Client,
+    CodeExchanged,
+    CodeOutcome,
+    CodeReplayed,
+    Event,
+    Grant,
+    NewGrant,
+    RefreshAttempt,
+    RefreshOutcome,
+    ReuseDetected,
+    Session,
+    StoredKey,
+    User,
+)
+
+# Bounds how stale a cached client can be if a change notice is ever lost.
+CLIENT_CACHE_SECONDS = 30.0
+
+
+class SqlStore:
+    def __init__(self, dialect: Dialect) -> None:
+        self._db = dialect
+        # Clients are read on every token request and change rarely; they are
+        # cached only where other instances' changes arrive as notices.
+        self._clients: dict[str, tuple[Client, float]] = {}
+        self._cache_clients = dialect.on_client_change(self._client_changed)
+
+    def _client_changed(self, client_id: str | None) -> None:
+        if client_id is None:  # notices may have been missed: trust nothing cached
+            self._clients.clear()
+        else:
+            self._clients.pop(client_id, None)
+
+    # -- clients -----------------------------------------------------------
+
+    async def create_client(self, client: Client) -> None:
+        await self._db.execute(q.INSERT_CLIENT, *q.client_values(client))
+
+    async def get_client(self, client_id: str) -> Client | None:
+        now = time.monotonic()
+        cached = self._clients.get(client_id)
+        if cached is not None and now - cached[1] < CLIENT_CACHE_SECONDS:
+            return cached[0]
+        row = await self._db.fetchrow(q.SELECT_CLIENT, client_id)
+        if row is None:
+            return None
+        client = q.client_from_row(row)
+        if self._cache_clients:
+            self._clients[client_id] = (client, now)
+        return client
+
+    async def list_clients(self) -> list[Client]:
+        return [q.client_from_row(row) for row in await self._db.fetch(q.SELECT_CLIENTS)]
+
+    async def set_client_secret(self, client_id: str, secret_hash: bytes) -> bool:
+        async with self._db.transaction() as tx:
+            found = await tx.execute(q.UPDATE_CLIENT_SECRET, client_id, secret_hash)
+            await self._db.announce_client_change(tx, client_id)
+        self._clients.pop(client_id, None)
+        return found == 1
+
+    async def disable_client(self, client_id: str, now: float) -> bool:
+        sql, values = q.revoke_grants_sql(None, client_id)
+        async with self._db.transaction() as tx:
+            found = await tx.execute(q.DISABLE_CLIENT, client_id)
+            await tx.execute(sql, "client_disabled", now, *values)
+            await self._db.announce_client_change(tx, client_id)
+        self._clients.pop(client_id, None)
+        return found == 1
+
+    # -- users -------------------------------------------------------------
+
+    async def create_user(self, user: User) -> None:
+        try:
+            await self._db.execute(q.INSERT_USER, *q.user_values(user))
+        except Duplicate as exc:
+            raise EmailTaken(user.email) from exc
+
+    async def get_user(self, user_id: str) -> User | None:
+        row = await self._db.fetchrow(q.SELECT_USER, user_id)
+        return None if row is None else q.user_from_row(row)
+
+    async def get_user_by_email(self, email: str) -> User | None:
+        row = await self._db.fetchrow(q.SELECT_USER_BY_EMAIL, email)
+        return None if row is None else q.user_from_row(row)
+
+    async def claim_user(self, user_id: str, password_hash: str, now: float) -> bool:
+        return await self._db.execute(q.CLAIM_USER, user_id, password_hash, now) == 1
+
+    async def set_password(self, user_id: str, password_hash: str) -> bool:
+        return await self._db.execute(q.SET_PASSWORD, user_id, password_hash) == 1
+
+    async def change_password(
+        self,
+        user_id: str,
+        password_hash: str,
+        keep_session_hash: bytes,
+        now: float,
+        ip: str | None,
+    ) -> bool:
+        async with self._db.transaction() as tx:
+            if not await tx.execute(q.SET_PASSWORD, user_id, password_hash):
+                return False
+            ended = await tx.execute(q.END_OTHER_SESSIONS, user_id, keep_session_hash)
+            detail = json.dumps({"sessions_ended": ended})
+            await tx.execute(
+                q.INSERT_EVENT, now, PASSWORD_CHANGED_EVENT, None, user_id, None, ip, detail
+            )
+        return True
+
+    async def set_enhanced_security(self, user_id: str, enabled: bool, now: float) -> int:
+        async with self._db.transaction() as tx:
+            await tx.execute(q.SET_ENHANCED_SECURITY, user_id, enabled)
+            if not enabled:
+                return 0
+            sql, values = q.revoke_grants_sql(user_id, None)
+            return await tx.execute(sql, "enhanced_security", now, *values)
+
+    # -- grants ------------------------------------------------------------
+
+    async def create_grant(self, new: NewGrant) -> Grant:
+        row = await self._db.fetchrow(q.INSERT_GRANT, *q.new_grant_values(new))
+        assert row is not None, "INSERT … RETURNING returns its row"
+        return q.grant_from_row(row)
+
+    async def get_grant(self, grant_id: bytes) -> Grant | None:
+        row = await self._db.read_grant(grant_id)
+        return None if row is None else q.grant_from_row(row)
+
+    async def advance_refresh(self, attempt: RefreshAttempt) -> RefreshOutcome:
+        row = await self._db.advance_refresh(attempt)
+        if row is not None:
+            return Advanced(q.grant_from_row(row))
+        async with self._db.transaction() as tx:
+            # Locked: the row cannot change between classifying and revoking.
+            found = await tx.fetchrow(q.SELECT_GRANT + self._db.lock_row, attempt.grant_id)
+            grant = None if found is None else q.grant_from_row(found)
+            outcome = classify_miss(grant, attempt)
+            if outcome is not None:
+                return outcome
+            assert grant is not None
+            await tx.execute(q.REVOKE_GRANT, attempt.grant_id, "reuse_detected", attempt.now)
+            await tx.execute(q.INSERT_EVENT, *_reuse_event(grant, attempt))
+        revoked = await self.get_grant(attempt.grant_id)
+        return ReuseDetected(revoked or grant)
+
+    async def revoke_grant(
+        self, grant_id: bytes, reason: str, now: float, *, client_id: str | None = None
+    ) -> bool:
+        if client_id is None:
+            return await self._db.execute(q.REVOKE_GRANT, grant_id, reason, now) == 1
+        changed = await self._db.execute(q.REVOKE_GRANT_OF_CLIENT, grant_id, reason, now, client_id)
+        return changed == 1
+
+    async def revoke_grants(
+        self, reason: str, now: float, *, user_id: str | None = None, client_id: str | None = None
+    ) -> int:
+        sql, values = q.revoke_grants_sql(user_id, client_id)
+        return await self._db.execute(sql, reason, now, *values)
+
+    async def revoke_access(self, grant_id: bytes, access_generation: int) -> bool:
+        return await self._db.execute(q.REVOKE_ACCESS, grant_id, access_generation) == 1
+
+    async def list_grants(
+        self,
+        *,
+        user_id: str | None = None,
+        client_id: str | None = None,
+        include_inactive: bool = False,
+        now: float,
+    ) -> list[Grant]:
+        sql, values = q.list_grants_sql(user_id, client_id, include_inactive, now)
+        return [q.grant_from_row(row) for row in await self._db.fetch(sql, *values)]
+
+    # -- authorization codes, sessions, consent ----------------------------
+
+    async def create_code(self, code: AuthorizationCode) -> None:
+        await self._db.execute(q.INSERT_CODE, *q.code_values(code))
+
+    async def get_code(self, code_hash: bytes) -> AuthorizationCode | None:
+        row = await self._db.fetchrow(q.SELECT_CODE, code_hash)
+        return None if row is None else q.code_from_row(row)
+
+    async def exchange_code(self, code_hash: bytes, new: NewGrant) -> CodeOutcome:
+        now = new.created_at
+        async with self._db.transaction() as tx:
+            if await tx.execute(q.REDEEM_CODE, code_hash, now, new.grant_id):
+                row = await tx.fetchrow(q.INSERT_GRANT, *q.new_grant_values(new))
+                assert row is not None
+                return CodeExchanged(q.grant_from_row(row))
+            found = await tx.fetchrow(q.SELECT_CODE, code_hash)
+            if found is None or found[9] is None:  # unknown, or expired unused
+                return None
+            code = q.code_from_row(found)
+            if code.grant_id is not None:
+                await tx.execute(q.REVOKE_GRANT, code.grant_id, "reuse_detected", now)
+            await tx.execute(
+                q.INSERT_EVENT,
+                now,
+                CODE_REUSE_EVENT,
+                code.client_id,
+                code.user_id,
+                code.grant_id,
+                None,
+                "{}",
+            )
+            return CodeReplayed(code.grant_id)
+
+    async def create_session(self, session: Session) -> None:
+        await self._db.execute(
+            q.INSERT_SESSION,
+            session.session_hash,
+            session.user_id,
+            session.auth_time,
+            session.expires_at,
+        )
+
+    async def get_session(self, session_hash: bytes, now: float) -> Session | None:
+        row = await self._db.fetchrow(q.SELECT_SESSION, session_hash, now)
+        return None if row is None else q.session_from_row(row)
+
+    async def end_session(self, session_hash: bytes) -> None:
+        await self._db.execute(q.DELETE_SESSION, session_hash)
+
+    async def get_consent(self, user_id: str, client_id: str) -> str | None:
+        row = await self._db.fetchrow(q.SELECT_CONSENT, user_id, client_id)
+        return None if row is None else str(row[0])
+
+    async def save_consent(self, user_id: str, client_id: str, scope: str, now: float) -> None:
+        await self._db.execute(q.SAVE_CONSENT, user_id, client_id, scope, now)
+
+    async def forget_consent(self, user_id: str, client_id: str) -> None:
+        await self._db.execute(q.DELETE_CONSENT, user_id, client_id)
+
+    # -- events ------------------------------------------------------------
+
+    async def record_event(
+        self,
+        kind: str,
+        now: float,
+        *,
+        client_id: str | None = None,
+        user_id: str | None = None,
+        grant_id: bytes | None = None,
+        ip: str | None = None,
+        detail: dict[str, object] | None = None,
+    ) -> None:
+        await self._db.execute(
+            q.INSERT_EVENT, now, kind, client_id, user_id, grant_id, ip, json.dumps(detail or {})
+        )
+
+    async def list_events(self, *, after_id: int = 0, limit: int = 100) -> list[Event]:
+        rows = await self._db.fetch(q.SELECT_EVENTS, after_id, limit)
+        return [q.event_from_row(row) for row in rows]
+
+    # -- keys --------------------------------------------------------------
+
+    async def list_keys(self) -> list[StoredKey]:
+        return [q.key_from_row(row) for row in await self._db.fetch(q.SELECT_KEYS)]
+
+    async def add_key(self, kind: str, sealed: bytes, now: float) -> int:
+        async with self._db.transaction() as tx:
+            await self._db.lock_keys(tx)
+            row = await tx.fetchrow(q.NEXT_KID)
+            assert row is not None
+            kid = int(row[0])
+            await tx.execute(q.INSERT_KEY, kid, kind, sealed, now)
+        return kid
+
+    async def retire_key(self, kid: int, now: float) -> bool:
+        return await self._db.execute(q.RETIRE_KEY, kid, now) == 1
+
+    # -- maintenance -------------------------------------------------------
+
+    async def purge(self, now: float, *, batch: int, keep_seconds: float) -> dict[str, int]:
+        cutoff = now - keep_seconds
+        async with self._db.transaction() as tx:
+            return {
+                "grants": await tx.execute(q.PURGE_GRANTS, now, cutoff, batch),
+                "events": await tx.execute(q.PURGE_EVENTS, cutoff, batch),
+                "codes": await tx.execute(q.PURGE_CODES, now - 3600, batch),
+                "sessions": await tx.execute(q.PURGE_SESSIONS, now, batch),
+            }
+
+    async def migrate(self) -> list[str]:
+        applied: list[str] = []
+        async with self._db.transaction() as tx:
+            await self._db.lock_schema(tx)
+            await self._db.run_script(tx, CREATE_LEDGER)
+            done = {row[0] for row in await tx.fetch("SELECT version FROM schema_migrations")}
+            for migration in load_migrations(self._db.name):
+                if migration.version in done:
+                    continue
+                await self._db.run_script(tx, migration.sql)
+                await tx.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                    migration.version,
+                    migration.name,
+                    time.time(),
+                )
+                applied.append(f"{migration.version:04d}_{migration.name}")
+        return applied
+
+    async def close(self) -> None:
+        await self._db.close()
+
+
+def _reuse_event(grant: Grant, attempt: RefreshAttempt) -> tuple[Any, ...]:
+    detail = {"presented": attempt.generation, "current": grant.refresh_generation}
+    return (
+        attempt.now,
+        REUSE_EVENT,
+        grant.client_id,
+        grant.user_id,
+        grant.grant_id,
+        attempt.ip,
+        json.dumps(detail),
+    )
+
+
+__all__ = ["CLIENT_CACHE_SECONDS", "Row", "SqlStore"]
