@@ -132,7 +132,8 @@ def test_migrate_gc_and_events(tmp_path: Path) -> None:
     keyturn(tmp_path, "user", "enhanced-security", "bob@example.com", "on")
     events = ok_json(keyturn(tmp_path, "events", "--json"))
     assert isinstance(events, list)
-    assert [event["kind"] for event in events] == ["enhanced_security"]
+    assert [event["kind"] for event in events] == ["user_created", "enhanced_security"]
+    assert {event["actor"] for event in events} == {"cli"}
     assert ok_json(keyturn(tmp_path / "empty", "events", "--json")) == []
 
 
@@ -147,7 +148,7 @@ def test_events_follow_json_prints_one_object_a_line(tmp_path: Path) -> None:
     )
     try:
         assert follow.stdout is not None
-        lines = [follow.stdout.readline(), follow.stdout.readline()]
+        lines = [follow.stdout.readline() for _ in range(3)][1:]  # after user_created
     finally:
         follow.terminate()
         follow.communicate(timeout=10)

@@ -9,14 +9,14 @@ from keyturn.http.asgi import Request, Response
 from keyturn.http.login import count_failure, failure_wait
 from keyturn.http.session import SignedIn, current_session, start_session
 from keyturn.http.web import Web, form_fields, query_fields
-from keyturn.oauth import policy
 from keyturn.oauth.context import Context
 from keyturn.oauth.grants.registration_code import normalise_email
 from keyturn.oauth.issue import iso_timestamp
-from keyturn.oauth.passwords import hash_password, verify_password
-from keyturn.store.records import Grant
+from keyturn.oauth.passwords import verify_password
+from keyturn.operations import grants, users
+from keyturn.operations.users import MIN_PASSWORD
+from keyturn.store.records import Grant, user_actor
 
-MIN_PASSWORD = 8
 NOTICES = {
     "revoked": "Access was revoked. The application must ask you again.",
     "enhanced-on": "Enhanced security is on. Every application must ask you again.",
@@ -104,22 +104,11 @@ class AccountPages:
             grant_id = bytes.fromhex(form.get("grant_id", ""))
         except ValueError:
             grant_id = b""
-        grant = await ctx.store.get_grant(grant_id) if grant_id else None
-        if grant is None or grant.user_id != signed_in.user.user_id:
-            return await self._page(ctx, signed_in, error="That access was not found.", status=404)
-        now = ctx.clock.now()
-        await ctx.store.revoke_grant(grant_id, policy.REVOKED_BY_USER, now)
         # Taking access back also takes back consent: the next request asks again.
-        await ctx.store.forget_consent(signed_in.user.user_id, grant.client_id)
-        await ctx.store.record_event(
-            "grant_revoked",
-            now,
-            grant_id=grant_id,
-            client_id=grant.client_id,
-            user_id=grant.user_id,
-            ip=request.client_ip,
-            detail={"by": "user"},
-        )
+        if not grant_id or not await grants.revoke_for_user(
+            ctx, signed_in.user, grant_id, request.client_ip
+        ):
+            return await self._page(ctx, signed_in, error="That access was not found.", status=404)
         return self.web.redirect("/account?done=revoked")
 
     async def enhanced_security(self, request: Request, ctx: Context) -> Response:
@@ -128,15 +117,9 @@ class AccountPages:
             return checked
         signed_in, form = checked
         enabled = form.get("enabled") == "on"
-        revoked = await ctx.store.set_enhanced_security(
-            signed_in.user.user_id, enabled, ctx.clock.now()
-        )
-        await ctx.store.record_event(
-            "enhanced_security",
-            ctx.clock.now(),
-            user_id=signed_in.user.user_id,
-            ip=request.client_ip,
-            detail={"enabled": enabled, "grants_revoked": revoked},
+        user = signed_in.user
+        await users.set_enhanced_security(
+            ctx, user, enabled, actor=user_actor(user.user_id), ip=request.client_ip
         )
         return self.web.redirect("/account?done=" + ("enhanced-on" if enabled else "enhanced-off"))
 
@@ -170,12 +153,8 @@ class AccountPages:
             )
         # Whoever else is signed in may be the reason for the change: sign them
         # out, keep this browser, and record it, in one transaction.
-        await ctx.store.change_password(
-            user.user_id,
-            await asyncio.to_thread(hash_password, new),
-            signed_in.session.session_hash,
-            ctx.clock.now(),
-            request.client_ip,
+        await users.change_password(
+            ctx, user, new, signed_in.session.session_hash, request.client_ip
         )
         return self.web.redirect("/account?done=password")
 
@@ -224,8 +203,10 @@ class AccountPages:
                 email=email,
                 error="That email and registration code do not match.",
             )
-        hashed = await asyncio.to_thread(hash_password, password)
-        if not await ctx.store.claim_user(user.user_id, hashed, ctx.clock.now()):
+        claimed = await users.claim_user(
+            ctx, user, password, actor=user_actor(user.user_id), ip=request.client_ip
+        )
+        if not claimed:
             return self.web.render_signed_out_form(
                 request,
                 "claim.html",
@@ -233,9 +214,6 @@ class AccountPages:
                 email=email,
                 error="This account has already been claimed.",
             )
-        await ctx.store.record_event(
-            "account_claimed", ctx.clock.now(), user_id=user.user_id, ip=request.client_ip
-        )
         response = self.web.redirect("/account?done=claimed")
-        await start_session(ctx, self.web, response, user.user_id)
+        await start_session(ctx, self.web, response, user.user_id, request.client_ip)
         return response

@@ -87,10 +87,7 @@ class LoginPages:
                 request, return_to, status=401, email=email, error="Incorrect email or password."
             )
         response = self.web.redirect(return_to)
-        await start_session(ctx, self.web, response, user.user_id)
-        await ctx.store.record_event(
-            "signed_in", ctx.clock.now(), user_id=user.user_id, ip=request.client_ip
-        )
+        await start_session(ctx, self.web, response, user.user_id, request.client_ip)
         return response
 
     async def logout(self, request: Request, ctx: Context) -> Response:

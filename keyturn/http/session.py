@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from keyturn.http.asgi import Request, Response
 from keyturn.http.web import SESSION_COOKIE, SESSION_SECONDS, Web, cookies
 from keyturn.oauth.context import Context
+from keyturn.operations import users
 from keyturn.store.records import Session, User
 
 
@@ -34,12 +35,14 @@ async def current_session(ctx: Context, request: Request) -> SignedIn | None:
     return None if user is None else SignedIn(token, session, user)
 
 
-async def start_session(ctx: Context, web: Web, response: Response, user_id: str) -> None:
+async def start_session(
+    ctx: Context, web: Web, response: Response, user_id: str, ip: str | None
+) -> None:
+    """Sign the browser in (with its `sign_in_succeeded` event) and set the cookie."""
     token = secrets.token_urlsafe(32)
     now = ctx.clock.now()
-    await ctx.store.create_session(
-        Session(_hash(token), user_id, auth_time=now, expires_at=now + SESSION_SECONDS)
-    )
+    session = Session(_hash(token), user_id, auth_time=now, expires_at=now + SESSION_SECONDS)
+    await users.sign_in(ctx, session, ip)
     web.cookie(response, SESSION_COOKIE, token, SESSION_SECONDS)
 
 

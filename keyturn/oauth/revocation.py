@@ -13,7 +13,7 @@ from keyturn.oauth.bearer import opaque_reference
 from keyturn.oauth.context import Context
 from keyturn.oauth.errors import InvalidToken
 from keyturn.oauth.tokens import ACCESS_PREFIX, REFRESH_PREFIX, MalformedToken
-from keyturn.store.records import Client
+from keyturn.store.records import Client, EventKind, NewEvent, client_actor
 
 
 async def revoke_token(ctx: Context, client: Client, presented: str) -> bool:
@@ -21,11 +21,18 @@ async def revoke_token(ctx: Context, client: Client, presented: str) -> bool:
     try:
         if presented.startswith(REFRESH_PREFIX):
             refresh = await ctx.keys.read_refresh(presented)
+            event = NewEvent(
+                EventKind.GRANT_REVOKED,
+                actor=client_actor(client.client_id),
+                client_id=client.client_id,
+                grant_id=refresh.grant_id,
+            )
             return await ctx.store.revoke_grant(
                 refresh.grant_id,
                 policy.REVOKED_BY_CLIENT,
                 ctx.clock.now(),
                 client_id=client.client_id,
+                event=event,
             )
         if presented.startswith((ACCESS_PREFIX, "eyJ")):
             access = await ctx.keys.read_access(opaque_reference(ctx, presented))

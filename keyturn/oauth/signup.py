@@ -1,6 +1,6 @@
 """Partner sign-up: a client creates a user who gets tokens by registration code.
 
-`POST /v1/user/signup/registration_code` (CONTRACT.md, API-created users). The
+`POST /v1/user/signup/registration_code`. The
 partner authenticates with a client_credentials access token; its client must
 be allowed the registration_code grant type.
 """
@@ -17,7 +17,7 @@ from keyturn.oauth.errors import AccessDenied, InvalidRequest, InvalidToken
 from keyturn.oauth.grants.registration_code import normalise_email
 from keyturn.oauth.passwords import hash_password
 from keyturn.oauth.text import plain_identifier, storable
-from keyturn.store.records import User
+from keyturn.store.records import EventKind, NewEvent, User, client_actor
 
 MAX_EMAIL = 254
 MAX_CODE = 512
@@ -74,5 +74,6 @@ async def create_partner_user(ctx: Context, client_id: str, request: SignupReque
         enhanced_security=False,
         created_at=ctx.clock.now(),
     )
-    await ctx.store.create_user(user)
+    event = NewEvent(EventKind.USER_CREATED, actor=client_actor(client_id), user_id=user.user_id)
+    await ctx.store.create_user(user, event)
     return user

@@ -17,6 +17,7 @@ from keyturn.store.records import (
     Client,
     Event,
     Grant,
+    NewEvent,
     NewGrant,
     RefreshAttempt,
     Session,
@@ -46,7 +47,7 @@ GRANT_COLUMNS = (
     " rotated_at, last_used_at, last_ip, revoked_at, revoked_reason, has_refresh,"
     " revoked_access_generation"
 )
-EVENT_COLUMNS = "event_id, at, kind, client_id, user_id, grant_id, ip, detail"
+EVENT_COLUMNS = "event_id, at, kind, client_id, user_id, grant_id, ip, detail, actor"
 KEY_COLUMNS = "kid, kind, sealed, created_at, retired_at"
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
@@ -145,8 +146,8 @@ REVOKE_ACCESS = (
     " WHERE grant_id = $1 AND access_generation = $2"
 )
 INSERT_EVENT = (
-    "INSERT INTO events (at, kind, client_id, user_id, grant_id, ip, detail)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    "INSERT INTO events (at, kind, client_id, user_id, grant_id, ip, detail, actor)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
 )
 
 
@@ -418,6 +419,22 @@ def event_from_row(row: Row) -> Event:
         grant_id=None if row[5] is None else bytes(row[5]),
         ip=row[6],
         detail=json.loads(row[7]),
+        actor=row[8],
+    )
+
+
+def event_values(at: float, event: NewEvent, **more_detail: object) -> tuple[Any, ...]:
+    """INSERT_EVENT's parameters; `more_detail` adds what only the transaction knew."""
+    detail = json.dumps({**event.detail, **more_detail})
+    return (
+        at,
+        str(event.kind),
+        event.client_id,
+        event.user_id,
+        event.grant_id,
+        event.ip,
+        detail,
+        event.actor,
     )
 
 

@@ -14,12 +14,14 @@ from keyturn.store.records import (
     CodeOutcome,
     Event,
     Grant,
+    NewEvent,
     NewGrant,
     NotFound,
     RefreshAttempt,
     RefreshOutcome,
     Rejected,
     Replayed,
+    RevocationReason,
     Session,
     StoredKey,
     User,
@@ -34,24 +36,42 @@ class EmailTaken(Exception):
     """A user with that email address already exists."""
 
 
-class Store(Protocol):
-    # -- clients -----------------------------------------------------------
-    async def create_client(self, client: Client) -> None: ...
+class ClientStore(Protocol):
+    async def create_client(self, client: Client, event: NewEvent | None = None) -> None: ...
     async def get_client(self, client_id: str) -> Client | None: ...
     async def list_clients(self) -> list[Client]: ...
-    async def set_client_secret(self, client_id: str, secret_hash: bytes) -> bool: ...
-    async def disable_client(self, client_id: str, now: float) -> bool:
+    async def rotate_client_secret(
+        self,
+        client_id: str,
+        secret_hash: bytes,
+        now: float,
+        *,
+        revoke_reason: RevocationReason | None = None,
+        event: NewEvent | None = None,
+    ) -> int | None:
+        """Replace the secret (the old one stops working at once, on every instance) and,
+        with `revoke_reason`, revoke every grant of the client in the same transaction.
+
+        None for an unknown client, else the number of grants revoked."""
+        ...
+
+    async def disable_client(
+        self, client_id: str, now: float, event: NewEvent | None = None
+    ) -> bool:
         """Disable the client and revoke its grants (reason `client_disabled`)."""
         ...
 
-    # -- users -------------------------------------------------------------
-    async def create_user(self, user: User) -> None:
+
+class UserStore(Protocol):
+    async def create_user(self, user: User, event: NewEvent | None = None) -> None:
         """Raise `EmailTaken` when the email is in use."""
         ...
 
     async def get_user(self, user_id: str) -> User | None: ...
     async def get_user_by_email(self, email: str) -> User | None: ...
-    async def claim_user(self, user_id: str, password_hash: str, now: float) -> bool:
+    async def claim_user(
+        self, user_id: str, password_hash: str, now: float, event: NewEvent | None = None
+    ) -> bool:
         """Set the password of an API-created user; its registration code stops working."""
         ...
 
@@ -72,14 +92,17 @@ class Store(Protocol):
         """
         ...
 
-    async def set_enhanced_security(self, user_id: str, enabled: bool, now: float) -> int:
+    async def set_enhanced_security(
+        self, user_id: str, enabled: bool, now: float, event: NewEvent | None = None
+    ) -> int:
         """Switch enhanced security; turning it on revokes every grant of the user.
 
         Returns the number of grants revoked.
         """
         ...
 
-    # -- grants ------------------------------------------------------------
+
+class GrantStore(Protocol):
     async def create_grant(self, new: NewGrant) -> Grant: ...
     async def get_grant(self, grant_id: bytes) -> Grant | None: ...
     async def advance_refresh(self, attempt: RefreshAttempt) -> RefreshOutcome:
@@ -95,13 +118,32 @@ class Store(Protocol):
         ...
 
     async def revoke_grant(
-        self, grant_id: bytes, reason: str, now: float, *, client_id: str | None = None
+        self,
+        grant_id: bytes,
+        reason: RevocationReason,
+        now: float,
+        *,
+        client_id: str | None = None,
+        event: NewEvent | None = None,
     ) -> bool:
-        """Revoke one grant (optionally only if it belongs to `client_id`)."""
+        """Revoke one grant (optionally only if it belongs to `client_id`); the event is
+        recorded only when something was revoked."""
+        ...
+
+    async def revoke_user_grant(
+        self, grant_id: bytes, user_id: str, now: float, event: NewEvent | None = None
+    ) -> bool:
+        """The user revokes one of their own grants; their consent to that client goes too."""
         ...
 
     async def revoke_grants(
-        self, reason: str, now: float, *, user_id: str | None = None, client_id: str | None = None
+        self,
+        reason: RevocationReason,
+        now: float,
+        *,
+        user_id: str | None = None,
+        client_id: str | None = None,
+        event: NewEvent | None = None,
     ) -> int:
         """Revoke every live grant of a user, a client, or a user at a client."""
         ...
@@ -119,7 +161,10 @@ class Store(Protocol):
         now: float,
     ) -> list[Grant]: ...
 
-    # -- authorization codes, sessions, consent ----------------------------
+
+class CodeStore(Protocol):
+    """Authorization codes, browser sessions and remembered consent."""
+
     async def create_code(self, code: AuthorizationCode) -> None: ...
     async def get_code(self, code_hash: bytes) -> AuthorizationCode | None: ...
     async def exchange_code(self, code_hash: bytes, new: NewGrant) -> CodeOutcome:
@@ -130,34 +175,31 @@ class Store(Protocol):
         """
         ...
 
-    async def create_session(self, session: Session) -> None: ...
+    async def create_session(self, session: Session, event: NewEvent | None = None) -> None: ...
     async def get_session(self, session_hash: bytes, now: float) -> Session | None: ...
     async def end_session(self, session_hash: bytes) -> None: ...
     async def get_consent(self, user_id: str, client_id: str) -> str | None: ...
     async def save_consent(self, user_id: str, client_id: str, scope: str, now: float) -> None: ...
     async def forget_consent(self, user_id: str, client_id: str) -> None: ...
 
-    # -- events ------------------------------------------------------------
-    async def record_event(
-        self,
-        kind: str,
-        now: float,
-        *,
-        client_id: str | None = None,
-        user_id: str | None = None,
-        grant_id: bytes | None = None,
-        ip: str | None = None,
-        detail: dict[str, object] | None = None,
-    ) -> None: ...
+
+class EventStore(Protocol):
+    async def record_event(self, now: float, event: NewEvent) -> None:
+        """An event that goes with no state change; changes record theirs themselves."""
+        ...
 
     async def list_events(self, *, after_id: int = 0, limit: int = 100) -> list[Event]: ...
 
-    # -- keys --------------------------------------------------------------
+
+class KeyStore(Protocol):
     async def list_keys(self) -> list[StoredKey]: ...
     async def add_key(self, kind: str, sealed: bytes, now: float) -> int: ...
-    async def retire_key(self, kid: int, now: float) -> bool: ...
+    async def retire_key(self, kid: int, now: float, event: NewEvent | None = None) -> bool: ...
 
-    # -- maintenance -------------------------------------------------------
+
+class Store(ClientStore, UserStore, GrantStore, CodeStore, EventStore, KeyStore, Protocol):
+    """Everything, plus maintenance; code that needs one concern asks for that protocol."""
+
     async def purge(self, now: float, *, batch: int, keep_seconds: float) -> dict[str, int]:
         """Delete expired grants, and revoked grants and events older than `keep_seconds`.
 
@@ -171,11 +213,6 @@ class Store(Protocol):
         ...
 
     async def close(self) -> None: ...
-
-
-REUSE_EVENT = "refresh_token_reuse"
-CODE_REUSE_EVENT = "authorization_code_reuse"
-PASSWORD_CHANGED_EVENT = "password_changed"
 
 
 def classify_miss(grant: Grant | None, attempt: RefreshAttempt) -> RefreshOutcome | None:

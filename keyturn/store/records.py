@@ -2,7 +2,50 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class EventKind(StrEnum):
+    """What an event records; the value is what `keyturn events` and the API show."""
+
+    REFRESH_TOKEN_REUSE = "refresh_token_reuse"
+    AUTHORIZATION_CODE_REUSE = "authorization_code_reuse"
+    GRANT_REVOKED = "grant_revoked"
+    GRANTS_REVOKED = "grants_revoked"
+    CLIENT_CREATED = "client_created"
+    CLIENT_SECRET_ROTATED = "client_secret_rotated"
+    CLIENT_DISABLED = "client_disabled"
+    USER_CREATED = "user_created"
+    ACCOUNT_CLAIMED = "account_claimed"
+    ENHANCED_SECURITY = "enhanced_security"
+    PASSWORD_CHANGED = "password_changed"
+    SIGN_IN_SUCCEEDED = "sign_in_succeeded"
+    KEY_RETIRED = "key_retired"
+
+
+class RevocationReason(StrEnum):
+    """Why a grant stopped working: stored with it, and the `reason` of `invalid_grant`."""
+
+    REVOKED_BY_USER = "revoked_by_user"
+    REVOKED_BY_CLIENT = "revoked_by_client"  # the client itself, RFC 7009
+    REVOKED_BY_ADMIN = "revoked_by_admin"
+    ENHANCED_SECURITY = "enhanced_security"
+    REUSE_DETECTED = "reuse_detected"
+    CLIENT_DISABLED = "client_disabled"
+
+
+# Who acts: the operator's command line; a client or a user is `client:<id>` / `user:<id>`.
+CLI_ACTOR = "cli"
+
+
+def client_actor(client_id: str) -> str:
+    return f"client:{client_id}"
+
+
+def user_actor(user_id: str) -> str:
+    return f"user:{user_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +149,20 @@ class Event:
     grant_id: bytes | None
     ip: str | None
     detail: dict[str, object] = field(default_factory=dict)
+    actor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to record in the same transaction as the change it describes."""
+
+    kind: EventKind
+    actor: str | None = None
+    client_id: str | None = None
+    user_id: str | None = None
+    grant_id: bytes | None = None
+    ip: str | None = None
+    detail: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

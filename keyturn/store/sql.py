@@ -7,19 +7,12 @@ crash can lose the change and its event together, never one without the other.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from keyturn.store import _sql as q
-from keyturn.store.base import (
-    CODE_REUSE_EVENT,
-    PASSWORD_CHANGED_EVENT,
-    REUSE_EVENT,
-    EmailTaken,
-    classify_miss,
-)
-from keyturn.store.dialect import Dialect, Duplicate, Row
+from keyturn.store.base import EmailTaken, classify_miss
+from keyturn.store.dialect import Dialect, Duplicate, Row, Statements
 from keyturn.store.migrations import CREATE_LEDGER, load_migrations
 from keyturn.store.records import (
     Advanced,
@@ -29,14 +22,18 @@ from keyturn.store.records import (
     CodeOutcome,
     CodeReplayed,
     Event,
+    EventKind,
     Grant,
+    NewEvent,
     NewGrant,
     RefreshAttempt,
     RefreshOutcome,
     ReuseDetected,
+    RevocationReason,
     Session,
     StoredKey,
     User,
+    user_actor,
 )
 
 # Bounds how stale a cached client can be if a change notice is ever lost.
@@ -59,8 +56,10 @@ class SqlStore:
 
     # -- clients -----------------------------------------------------------
 
-    async def create_client(self, client: Client) -> None:
-        await self._db.execute(q.INSERT_CLIENT, *q.client_values(client))
+    async def create_client(self, client: Client, event: NewEvent | None = None) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(q.INSERT_CLIENT, *q.client_values(client))
+            await _record(tx, client.created_at, event)
 
     async def get_client(self, client_id: str) -> Client | None:
         now = time.monotonic()
@@ -78,27 +77,48 @@ class SqlStore:
     async def list_clients(self) -> list[Client]:
         return [q.client_from_row(row) for row in await self._db.fetch(q.SELECT_CLIENTS)]
 
-    async def set_client_secret(self, client_id: str, secret_hash: bytes) -> bool:
+    async def rotate_client_secret(
+        self,
+        client_id: str,
+        secret_hash: bytes,
+        now: float,
+        *,
+        revoke_reason: RevocationReason | None = None,
+        event: NewEvent | None = None,
+    ) -> int | None:
+        """None for an unknown client, else the number of grants revoked with it."""
         async with self._db.transaction() as tx:
-            found = await tx.execute(q.UPDATE_CLIENT_SECRET, client_id, secret_hash)
+            if not await tx.execute(q.UPDATE_CLIENT_SECRET, client_id, secret_hash):
+                return None
+            revoked = 0
+            if revoke_reason is not None:
+                sql, values = q.revoke_grants_sql(None, client_id)
+                revoked = await tx.execute(sql, revoke_reason, now, *values)
+            await _record(tx, now, event, grants_revoked=revoked)
             await self._db.announce_client_change(tx, client_id)
         self._clients.pop(client_id, None)
-        return found == 1
+        return revoked
 
-    async def disable_client(self, client_id: str, now: float) -> bool:
+    async def disable_client(
+        self, client_id: str, now: float, event: NewEvent | None = None
+    ) -> bool:
         sql, values = q.revoke_grants_sql(None, client_id)
         async with self._db.transaction() as tx:
-            found = await tx.execute(q.DISABLE_CLIENT, client_id)
-            await tx.execute(sql, "client_disabled", now, *values)
+            if not await tx.execute(q.DISABLE_CLIENT, client_id):
+                return False
+            revoked = await tx.execute(sql, RevocationReason.CLIENT_DISABLED, now, *values)
+            await _record(tx, now, event, grants_revoked=revoked)
             await self._db.announce_client_change(tx, client_id)
         self._clients.pop(client_id, None)
-        return found == 1
+        return True
 
     # -- users -------------------------------------------------------------
 
-    async def create_user(self, user: User) -> None:
+    async def create_user(self, user: User, event: NewEvent | None = None) -> None:
         try:
-            await self._db.execute(q.INSERT_USER, *q.user_values(user))
+            async with self._db.transaction() as tx:
+                await tx.execute(q.INSERT_USER, *q.user_values(user))
+                await _record(tx, user.created_at, event)
         except Duplicate as exc:
             raise EmailTaken(user.email) from exc
 
@@ -110,8 +130,14 @@ class SqlStore:
         row = await self._db.fetchrow(q.SELECT_USER_BY_EMAIL, email)
         return None if row is None else q.user_from_row(row)
 
-    async def claim_user(self, user_id: str, password_hash: str, now: float) -> bool:
-        return await self._db.execute(q.CLAIM_USER, user_id, password_hash, now) == 1
+    async def claim_user(
+        self, user_id: str, password_hash: str, now: float, event: NewEvent | None = None
+    ) -> bool:
+        async with self._db.transaction() as tx:
+            if not await tx.execute(q.CLAIM_USER, user_id, password_hash, now):
+                return False
+            await _record(tx, now, event)
+        return True
 
     async def set_password(self, user_id: str, password_hash: str) -> bool:
         return await self._db.execute(q.SET_PASSWORD, user_id, password_hash) == 1
@@ -124,23 +150,27 @@ class SqlStore:
         now: float,
         ip: str | None,
     ) -> bool:
+        event = NewEvent(
+            EventKind.PASSWORD_CHANGED, actor=user_actor(user_id), user_id=user_id, ip=ip
+        )
         async with self._db.transaction() as tx:
             if not await tx.execute(q.SET_PASSWORD, user_id, password_hash):
                 return False
             ended = await tx.execute(q.END_OTHER_SESSIONS, user_id, keep_session_hash)
-            detail = json.dumps({"sessions_ended": ended})
-            await tx.execute(
-                q.INSERT_EVENT, now, PASSWORD_CHANGED_EVENT, None, user_id, None, ip, detail
-            )
+            await _record(tx, now, event, sessions_ended=ended)
         return True
 
-    async def set_enhanced_security(self, user_id: str, enabled: bool, now: float) -> int:
+    async def set_enhanced_security(
+        self, user_id: str, enabled: bool, now: float, event: NewEvent | None = None
+    ) -> int:
         async with self._db.transaction() as tx:
             await tx.execute(q.SET_ENHANCED_SECURITY, user_id, enabled)
-            if not enabled:
-                return 0
-            sql, values = q.revoke_grants_sql(user_id, None)
-            return await tx.execute(sql, "enhanced_security", now, *values)
+            revoked = 0
+            if enabled:
+                sql, values = q.revoke_grants_sql(user_id, None)
+                revoked = await tx.execute(sql, RevocationReason.ENHANCED_SECURITY, now, *values)
+            await _record(tx, now, event, enabled=enabled, grants_revoked=revoked)
+        return revoked
 
     # -- grants ------------------------------------------------------------
 
@@ -165,24 +195,62 @@ class SqlStore:
             if outcome is not None:
                 return outcome
             assert grant is not None
-            await tx.execute(q.REVOKE_GRANT, attempt.grant_id, "reuse_detected", attempt.now)
+            await tx.execute(
+                q.REVOKE_GRANT, attempt.grant_id, RevocationReason.REUSE_DETECTED, attempt.now
+            )
             await tx.execute(q.INSERT_EVENT, *_reuse_event(grant, attempt))
         revoked = await self.get_grant(attempt.grant_id)
         return ReuseDetected(revoked or grant)
 
     async def revoke_grant(
-        self, grant_id: bytes, reason: str, now: float, *, client_id: str | None = None
+        self,
+        grant_id: bytes,
+        reason: RevocationReason,
+        now: float,
+        *,
+        client_id: str | None = None,
+        event: NewEvent | None = None,
     ) -> bool:
-        if client_id is None:
-            return await self._db.execute(q.REVOKE_GRANT, grant_id, reason, now) == 1
-        changed = await self._db.execute(q.REVOKE_GRANT_OF_CLIENT, grant_id, reason, now, client_id)
+        async with self._db.transaction() as tx:
+            if client_id is None:
+                changed = await tx.execute(q.REVOKE_GRANT, grant_id, reason, now)
+            else:
+                changed = await tx.execute(
+                    q.REVOKE_GRANT_OF_CLIENT, grant_id, reason, now, client_id
+                )
+            if changed:
+                await _record(tx, now, event, reason=reason)
         return changed == 1
 
+    async def revoke_user_grant(
+        self, grant_id: bytes, user_id: str, now: float, event: NewEvent | None = None
+    ) -> bool:
+        """The user took an application's access back: revoke the grant (if it is theirs)
+        and forget their consent, so the application must ask again."""
+        async with self._db.transaction() as tx:
+            row = await tx.fetchrow(q.SELECT_GRANT + self._db.lock_row, grant_id)
+            grant = None if row is None else q.grant_from_row(row)
+            if grant is None or grant.user_id != user_id:
+                return False
+            await tx.execute(q.REVOKE_GRANT, grant_id, RevocationReason.REVOKED_BY_USER, now)
+            await tx.execute(q.DELETE_CONSENT, user_id, grant.client_id)
+            await _record(tx, now, event, reason=RevocationReason.REVOKED_BY_USER)
+        return True
+
     async def revoke_grants(
-        self, reason: str, now: float, *, user_id: str | None = None, client_id: str | None = None
+        self,
+        reason: RevocationReason,
+        now: float,
+        *,
+        user_id: str | None = None,
+        client_id: str | None = None,
+        event: NewEvent | None = None,
     ) -> int:
         sql, values = q.revoke_grants_sql(user_id, client_id)
-        return await self._db.execute(sql, reason, now, *values)
+        async with self._db.transaction() as tx:
+            count = await tx.execute(sql, reason, now, *values)
+            await _record(tx, now, event, reason=reason, count=count)
+        return count
 
     async def revoke_access(self, grant_id: bytes, access_generation: int) -> bool:
         return await self._db.execute(q.REVOKE_ACCESS, grant_id, access_generation) == 1
@@ -219,27 +287,27 @@ class SqlStore:
                 return None
             code = q.code_from_row(found)
             if code.grant_id is not None:
-                await tx.execute(q.REVOKE_GRANT, code.grant_id, "reuse_detected", now)
-            await tx.execute(
-                q.INSERT_EVENT,
-                now,
-                CODE_REUSE_EVENT,
-                code.client_id,
-                code.user_id,
-                code.grant_id,
-                None,
-                "{}",
+                reason = RevocationReason.REUSE_DETECTED
+                await tx.execute(q.REVOKE_GRANT, code.grant_id, reason, now)
+            reuse = NewEvent(
+                EventKind.AUTHORIZATION_CODE_REUSE,
+                client_id=code.client_id,
+                user_id=code.user_id,
+                grant_id=code.grant_id,
             )
+            await _record(tx, now, reuse)
             return CodeReplayed(code.grant_id)
 
-    async def create_session(self, session: Session) -> None:
-        await self._db.execute(
-            q.INSERT_SESSION,
-            session.session_hash,
-            session.user_id,
-            session.auth_time,
-            session.expires_at,
-        )
+    async def create_session(self, session: Session, event: NewEvent | None = None) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                q.INSERT_SESSION,
+                session.session_hash,
+                session.user_id,
+                session.auth_time,
+                session.expires_at,
+            )
+            await _record(tx, session.auth_time, event)
 
     async def get_session(self, session_hash: bytes, now: float) -> Session | None:
         row = await self._db.fetchrow(q.SELECT_SESSION, session_hash, now)
@@ -260,20 +328,9 @@ class SqlStore:
 
     # -- events ------------------------------------------------------------
 
-    async def record_event(
-        self,
-        kind: str,
-        now: float,
-        *,
-        client_id: str | None = None,
-        user_id: str | None = None,
-        grant_id: bytes | None = None,
-        ip: str | None = None,
-        detail: dict[str, object] | None = None,
-    ) -> None:
-        await self._db.execute(
-            q.INSERT_EVENT, now, kind, client_id, user_id, grant_id, ip, json.dumps(detail or {})
-        )
+    async def record_event(self, now: float, event: NewEvent) -> None:
+        """An event that goes with no state change (a failed sign-in, say)."""
+        await self._db.execute(q.INSERT_EVENT, *q.event_values(now, event))
 
     async def list_events(self, *, after_id: int = 0, limit: int = 100) -> list[Event]:
         rows = await self._db.fetch(q.SELECT_EVENTS, after_id, limit)
@@ -293,8 +350,12 @@ class SqlStore:
             await tx.execute(q.INSERT_KEY, kid, kind, sealed, now)
         return kid
 
-    async def retire_key(self, kid: int, now: float) -> bool:
-        return await self._db.execute(q.RETIRE_KEY, kid, now) == 1
+    async def retire_key(self, kid: int, now: float, event: NewEvent | None = None) -> bool:
+        async with self._db.transaction() as tx:
+            if not await tx.execute(q.RETIRE_KEY, kid, now):
+                return False
+            await _record(tx, now, event, kid=kid)
+        return True
 
     # -- maintenance -------------------------------------------------------
 
@@ -331,17 +392,23 @@ class SqlStore:
         await self._db.close()
 
 
+async def _record(
+    tx: Statements, at: float, event: NewEvent | None, **more_detail: object
+) -> None:
+    if event is not None:
+        await tx.execute(q.INSERT_EVENT, *q.event_values(at, event, **more_detail))
+
+
 def _reuse_event(grant: Grant, attempt: RefreshAttempt) -> tuple[Any, ...]:
-    detail = {"presented": attempt.generation, "current": grant.refresh_generation}
-    return (
-        attempt.now,
-        REUSE_EVENT,
-        grant.client_id,
-        grant.user_id,
-        grant.grant_id,
-        attempt.ip,
-        json.dumps(detail),
+    event = NewEvent(
+        EventKind.REFRESH_TOKEN_REUSE,
+        client_id=grant.client_id,
+        user_id=grant.user_id,
+        grant_id=grant.grant_id,
+        ip=attempt.ip,
+        detail={"presented": attempt.generation, "current": grant.refresh_generation},
     )
+    return q.event_values(attempt.now, event)
 
 
 __all__ = ["CLIENT_CACHE_SECONDS", "Row", "SqlStore"]

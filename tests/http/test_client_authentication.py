@@ -3,14 +3,28 @@ credentials, with 401 invalid_client (RFC 6749 §5.2), before it reads any token
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
 from keyturn import admin
 from keyturn.oauth.context import Context
-from tests.http.helpers import assert_oauth_error, make_partner, refresh, user_tokens
+from tests.http.helpers import Partner, assert_oauth_error, make_partner, refresh, user_tokens
 
 ENDPOINTS = ["/oauth/revoke", "/oauth/introspect"]
+
+
+async def disable(http: httpx.AsyncClient, ctx: Context, partner: Partner) -> None:
+    """Disable the client and wait (bounded) until the server has heard of it: a change
+    reaches a running PostgreSQL instance's client cache by NOTIFY, a moment later."""
+    await admin.disable_client(ctx, partner.client_id)
+    for _ in range(100):
+        probe = await http.post("/oauth/introspect", data={"token": "x"}, auth=partner.auth)
+        if probe.status_code == 401:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the disabled client still authenticates after 2 s")
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)
@@ -20,7 +34,7 @@ async def test_a_disabled_client_cannot_read_or_revoke_tokens(
     victim = await make_partner(admin_ctx)
     tokens = await user_tokens(http, victim)
     disabled = await make_partner(admin_ctx)
-    await admin.disable_client(admin_ctx, disabled.client_id)
+    await disable(http, admin_ctx, disabled)
     for token in (tokens["refresh_token"], tokens["access_token"]):
         basic = await http.post(path, data={"token": token}, auth=disabled.auth)
         assert_oauth_error(basic, 401, "invalid_client")
@@ -44,7 +58,7 @@ async def test_a_disabled_client_cannot_introspect_or_revoke_its_own_tokens(
 ) -> None:
     partner = await make_partner(admin_ctx)
     tokens = await user_tokens(http, partner)
-    await admin.disable_client(admin_ctx, partner.client_id)
+    await disable(http, admin_ctx, partner)
     response = await http.post(path, data={"token": tokens["access_token"]}, auth=partner.auth)
     assert_oauth_error(response, 401, "invalid_client")
 

@@ -9,14 +9,18 @@ import pytest
 
 from keyturn.store.base import EmailTaken, Store
 from keyturn.store.records import (
+    CLI_ACTOR,
     Advanced,
     Client,
+    EventKind,
+    NewEvent,
     NewGrant,
     NotFound,
     RefreshAttempt,
     Rejected,
     Replayed,
     ReuseDetected,
+    RevocationReason,
     Session,
     User,
 )
@@ -100,12 +104,62 @@ async def test_client_round_trips(seeded: Store) -> None:
     assert await seeded.get_client("missing") is None
 
 
-async def test_set_client_secret_changes_only_confidential_clients(seeded: Store) -> None:
-    assert await seeded.set_client_secret("app", b"n" * 32)
+async def test_rotate_client_secret_changes_only_confidential_clients(seeded: Store) -> None:
+    assert await seeded.rotate_client_secret("app", b"n" * 32, NOW) == 0
     client = await seeded.get_client("app")
     assert client is not None and client.secret_hash == b"n" * 32
     await seeded.create_client(make_client("public", secret_hash=None))
-    assert not await seeded.set_client_secret("public", b"x" * 32)
+    assert await seeded.rotate_client_secret("public", b"x" * 32, NOW) is None
+
+
+async def test_rotating_a_compromised_secret_revokes_and_records_in_one_step(
+    seeded: Store,
+) -> None:
+    grants = [await seeded.create_grant(new_grant()) for _ in range(3)]
+    event = NewEvent(EventKind.CLIENT_SECRET_ROTATED, actor=CLI_ACTOR, client_id="app")
+    revoked = await seeded.rotate_client_secret(
+        "app", b"n" * 32, NOW, revoke_reason=RevocationReason.REVOKED_BY_ADMIN, event=event
+    )
+    assert revoked == 3
+    for grant in grants:
+        stored = await seeded.get_grant(grant.grant_id)
+        assert stored is not None and stored.revoked_reason == "revoked_by_admin"
+    (recorded,) = await seeded.list_events()
+    assert (recorded.kind, recorded.actor, recorded.client_id) == (
+        "client_secret_rotated",
+        "cli",
+        "app",
+    )
+    assert recorded.detail == {"grants_revoked": 3}
+
+
+async def test_a_failing_change_records_no_event(seeded: Store) -> None:
+    """The event is written in the change's transaction: no change, no event."""
+    event = NewEvent(EventKind.USER_CREATED, actor=CLI_ACTOR)
+    await seeded.create_user(make_user("ua", "a@example.com"), event)
+    with pytest.raises(EmailTaken):
+        await seeded.create_user(make_user("ua", "a@example.com"), event)
+    assert [e.kind for e in await seeded.list_events()] == ["user_created"]
+    missing = NewEvent(EventKind.GRANT_REVOKED, actor=CLI_ACTOR)
+    reason = RevocationReason.REVOKED_BY_ADMIN
+    assert not await seeded.revoke_grant(os.urandom(16), reason, NOW, event=missing)
+    assert not await seeded.disable_client("missing", NOW, NewEvent(EventKind.CLIENT_DISABLED))
+    assert len(await seeded.list_events()) == 1
+
+
+async def test_a_user_revoking_a_grant_forgets_consent_in_the_same_step(seeded: Store) -> None:
+    user = make_user("uu", "u@example.com")
+    await seeded.create_user(user)
+    grant = await seeded.create_grant(new_grant(user_id=user.user_id))
+    await seeded.save_consent(user.user_id, "app", "openid", NOW)
+    assert not await seeded.revoke_user_grant(grant.grant_id, "someone-else", NOW)
+    event = NewEvent(EventKind.GRANT_REVOKED, actor=f"user:{user.user_id}")
+    assert await seeded.revoke_user_grant(grant.grant_id, user.user_id, NOW, event)
+    stored = await seeded.get_grant(grant.grant_id)
+    assert stored is not None and stored.revoked_reason == "revoked_by_user"
+    assert await seeded.get_consent(user.user_id, "app") is None
+    (recorded,) = await seeded.list_events()
+    assert recorded.actor == f"user:{user.user_id}"
 
 
 async def test_duplicate_email_is_refused(seeded: Store) -> None:
@@ -367,15 +421,15 @@ async def test_purge_removes_expired_and_old_revoked_in_batches(seeded: Store) -
     live = await seeded.create_grant(new_grant())
     revoked = await seeded.create_grant(new_grant())
     await seeded.revoke_grant(revoked.grant_id, "revoked_by_user", NOW - 100)
-    await seeded.record_event("old", NOW - 100)
-    await seeded.record_event("new", NOW)
+    await seeded.record_event(NOW - 100, NewEvent(EventKind.GRANTS_REVOKED))
+    await seeded.record_event(NOW, NewEvent(EventKind.USER_CREATED))
     first = await seeded.purge(NOW, batch=3, keep_seconds=50)
     assert first == {"grants": 3, "events": 1, "codes": 0, "sessions": 0}
     second = await seeded.purge(NOW, batch=3, keep_seconds=50)
     assert second["grants"] == 3
     assert await seeded.get_grant(live.grant_id) is not None
     assert all([await seeded.get_grant(g.grant_id) is None for g in expired])
-    assert [e.kind for e in await seeded.list_events()] == ["new"]
+    assert [e.kind for e in await seeded.list_events()] == ["user_created"]
 
 
 async def test_migrate_is_idempotent(store: Store) -> None:

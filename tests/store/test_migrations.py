@@ -44,7 +44,7 @@ async def test_grants_from_before_0003_replay_as_they_always_did(
         grant_id = os.urandom(16)
         await _execute(store, OLD_INSERT_GRANT, grant_id, NOW, NOW + 86400, 7, NOW + 3600)
         monkeypatch.undo()
-        assert await store.migrate() == ["0003_access_revocation"]
+        assert await store.migrate() == ["0003_access_revocation", "0004_event_actor"]
         grant = await store.get_grant(grant_id)
         assert grant is not None and grant.revoked_access_generation is None
         assert (grant.access_generation, grant.issued_access_generation) == (7, 7)

@@ -104,7 +104,8 @@ async def test_every_older_generation_revokes(ctx: Context, clock: FrozenClock, 
         tokens.append(await refresh(ctx, client, tokens[-1]["refresh_token"]))
     assert await reason_of(ctx, client, tokens[0]["refresh_token"]) == "reuse_detected"
     events = await ctx.store.list_events()
-    assert [e.kind for e in events] == ["refresh_token_reuse"]
+    assert [e.kind for e in events] == ["client_created", "refresh_token_reuse"]
+    assert events[0].actor == "cli" and events[1].actor is None  # the server itself
 
 
 async def test_family_expires_at_its_absolute_lifetime(ctx: Context, clock: FrozenClock) -> None:

@@ -1,0 +1,90 @@
+"""Creating users, claiming accounts, enhanced security, passwords, signing in."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from keyturn.oauth.context import Context
+from keyturn.oauth.grants.registration_code import normalise_email
+from keyturn.oauth.passwords import hash_password
+from keyturn.operations import OperationError
+from keyturn.store.base import EmailTaken
+from keyturn.store.records import EventKind, NewEvent, Session, User, user_actor
+
+MIN_PASSWORD = 8  # NIST SP 800-63B: at least 8 characters
+
+
+async def create_user(ctx: Context, email: str, password: str | None, *, actor: str) -> User:
+    email = normalise_email(email)
+    if "@" not in email:
+        raise OperationError(f"{email!r} is not an email address")
+    hashed = None if password is None else await asyncio.to_thread(hash_password, password)
+    user = User(
+        user_id=uuid.uuid4().hex,
+        email=email,
+        password_hash=hashed,
+        owner_client_id=None,
+        registration_code_hash=None,
+        claimed_at=None,
+        enhanced_security=False,
+        created_at=ctx.clock.now(),
+    )
+    event = NewEvent(EventKind.USER_CREATED, actor=actor, user_id=user.user_id)
+    try:
+        await ctx.store.create_user(user, event)
+    except EmailTaken:
+        raise OperationError(f"a user with email {email!r} already exists") from None
+    return user
+
+
+async def user_by_email(ctx: Context, email: str) -> User:
+    user = await ctx.store.get_user_by_email(normalise_email(email))
+    if user is None:
+        raise OperationError(f"no user with email {email!r}")
+    return user
+
+
+async def set_enhanced_security(
+    ctx: Context, user: User, enabled: bool, *, actor: str, ip: str | None = None
+) -> int:
+    """Turning it on revokes every grant of the user; returns how many."""
+    event = NewEvent(EventKind.ENHANCED_SECURITY, actor=actor, user_id=user.user_id, ip=ip)
+    return await ctx.store.set_enhanced_security(user.user_id, enabled, ctx.clock.now(), event)
+
+
+async def claim_user(
+    ctx: Context, user: User, password: str, *, actor: str, ip: str | None = None
+) -> bool:
+    """An API-created user takes over the account; the registration code stops working.
+
+    False when someone claimed it first.
+    """
+    if user.owner_client_id is None:
+        raise OperationError(f"{user.email} was not created by a partner; nothing to claim")
+    if len(password) < MIN_PASSWORD:
+        raise OperationError(f"the password needs at least {MIN_PASSWORD} characters")
+    hashed = await asyncio.to_thread(hash_password, password)
+    event = NewEvent(EventKind.ACCOUNT_CLAIMED, actor=actor, user_id=user.user_id, ip=ip)
+    return await ctx.store.claim_user(user.user_id, hashed, ctx.clock.now(), event)
+
+
+async def change_password(
+    ctx: Context, user: User, new_password: str, keep_session_hash: bytes, ip: str | None
+) -> None:
+    """Set the password, end the user's other sessions, record `password_changed`."""
+    if len(new_password) < MIN_PASSWORD:
+        raise OperationError(f"Use at least {MIN_PASSWORD} characters.")
+    hashed = await asyncio.to_thread(hash_password, new_password)
+    await ctx.store.change_password(user.user_id, hashed, keep_session_hash, ctx.clock.now(), ip)
+
+
+async def sign_in(ctx: Context, session: Session, ip: str | None) -> None:
+    """A browser session starts, with its `sign_in_succeeded` event."""
+    event = NewEvent(
+        EventKind.SIGN_IN_SUCCEEDED,
+        actor=user_actor(session.user_id),
+        user_id=session.user_id,
+        ip=ip,
+    )
+    await ctx.store.create_session(session, event)
