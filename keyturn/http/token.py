@@ -13,7 +13,7 @@ from keyturn.oauth.errors import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
-from keyturn.oauth.grants.base import TokenRequest
+from keyturn.oauth.grants.base import TokenRequest, disabled_client_error
 from keyturn.oauth.grants.registry import GRANTS
 
 
@@ -31,7 +31,7 @@ async def token_endpoint(request: Request, ctx: Context) -> Response:
 
 
 async def _token(request: Request, ctx: Context, form: dict[str, str]) -> Response:
-    # Each grant refuses a disabled client with its own error code.
+    # A disabled client is refused below, in the terms of the grant it asked for.
     client = await authenticated_client(request, form, ctx, allow_disabled=True)
 
     grant_type = form.get("grant_type")
@@ -42,6 +42,8 @@ async def _token(request: Request, ctx: Context, form: dict[str, str]) -> Respon
         raise UnsupportedGrantType()
     if grant_type not in client.grant_types:
         raise UnauthorizedClient(f"The client may not use the {grant_type} grant.")
+    if client.disabled:
+        raise disabled_client_error(grant_type)
     if client.rate_limit:
         await ctx.limiter.check(client.rate_limit, "client", client.client_id)
 

@@ -49,8 +49,6 @@ class AuthorizationCodeGrant:
                     raise InvalidGrant("The code_verifier does not match the code_challenge.")
             elif verifier is not None:
                 raise InvalidGrant("A code_verifier was sent for a code issued without PKCE.")
-        if client.disabled:
-            raise InvalidGrant("The client is disabled.", reason="client_disabled")
 
         with_refresh = has_scope(code.scope, "offline_access") or client.always_refresh
         grant = new_grant(

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 from keyturn.oauth.context import Context
-from keyturn.oauth.errors import InvalidRequest
+from keyturn.oauth.errors import InvalidGrant, InvalidRequest, OAuthError, UnauthorizedClient
 from keyturn.oauth.issue import TokenResponse
-from keyturn.store.records import Client, NewGrant
+from keyturn.store.records import Client, NewGrant, RevocationReason
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,18 @@ class TokenRequest:
         if not value:
             raise InvalidRequest(f"The {name} parameter is required.")
         return value
+
+
+# Grants that redeem what a user gave (a code, a refresh token) answer a disabled
+# client with invalid_grant, reason client_disabled: the application learns the user
+# must authorise again. The client's own grants answer unauthorized_client.
+_USER_GRANTS = frozenset({"authorization_code", "refresh_token"})
+
+
+def disabled_client_error(grant_type: str) -> OAuthError:
+    if grant_type in _USER_GRANTS:
+        return InvalidGrant("The client is disabled.", reason=RevocationReason.CLIENT_DISABLED)
+    return UnauthorizedClient("The client is disabled.")
 
 
 class GrantHandler(Protocol):

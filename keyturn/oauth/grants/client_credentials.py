@@ -19,8 +19,6 @@ class ClientCredentialsGrant:
         client = request.client
         if client.is_public:
             raise UnauthorizedClient("Public clients cannot use client_credentials.")
-        if client.disabled:
-            raise UnauthorizedClient("The client is disabled.")
         scope = narrow_scope(request.params.get("scope"), client.scope)
         grant = await ctx.store.create_grant(
             new_grant(request, ctx, user_id=None, scope=scope, with_refresh=False, auth_time=None)

@@ -46,8 +46,6 @@ class RefreshTokenGrant:
         await ctx.limiter.check(
             ctx.refresh_token_rate, "refresh", token.grant_id.hex(), request.ip or "-"
         )
-        if client.disabled:
-            raise InvalidGrant("The client is disabled.", reason=policy.CLIENT_DISABLED)
 
         access_scope = None
         if "scope" in request.params:

@@ -12,7 +12,7 @@ import asyncio
 from typing import ClassVar
 
 from keyturn.oauth.context import Context
-from keyturn.oauth.errors import InvalidGrant, UnauthorizedClient
+from keyturn.oauth.errors import InvalidGrant
 from keyturn.oauth.grants.base import TokenRequest, new_grant
 from keyturn.oauth.issue import TokenResponse, token_response
 from keyturn.oauth.passwords import verify_password
@@ -33,8 +33,6 @@ class RegistrationCodeGrant:
         email = normalise_email(request.require("email"))
         code = request.require("registration_code")
         client = request.client
-        if client.disabled:
-            raise UnauthorizedClient("The client is disabled.")
         scope = narrow_scope(request.params.get("scope"), client.scope)
 
         user = await ctx.store.get_user_by_email(email)
