@@ -8,6 +8,7 @@ when needed. Tokens live under `$XDG_DATA_HOME/keyturn` (default
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -19,8 +20,12 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-from keyturn.client.errors import ReauthorizationRequired, TokenRefreshError
-from keyturn.client.manager import TokenManager
+from keyturn.client import (
+    ReauthorizationRequired,
+    TokenManager,
+    TokenRefreshError,
+    reencrypt_store,
+)
 
 LOGIN_TIMEOUT = 300.0
 
@@ -153,10 +158,6 @@ def reencrypt(store: str) -> int:
     if not keys:
         print("keyturn: set KEYTURN_CLIENT_ENCRYPTION_KEYS (newest first)", file=sys.stderr)
         return 2
-    # No server is contacted: the endpoint is a placeholder the manager never calls.
-    with TokenManager(
-        token_endpoint="http://127.0.0.1:9/", client_id="-", store=store, encryption_keys=keys
-    ) as manager:
-        changed = manager.reencrypt()
+    changed = asyncio.run(reencrypt_store(store, keys))
     print(f"re-encrypted {changed} records", flush=True)
     return 0

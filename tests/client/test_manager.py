@@ -455,7 +455,7 @@ def test_jwt_exp_is_moved_to_local_time_with_the_server_skew() -> None:
     import base64
     import json
 
-    from keyturn.client.records import TokenRecord
+    from keyturn.client import TokenRecord
 
     claims = base64.urlsafe_b64encode(json.dumps({"exp": 10_000}).encode()).rstrip(b"=").decode()
     jwt_token = f"eyJhbGciOiJub25lIn0.{claims}.sig"

@@ -9,8 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from keyturn.client import AsyncTokenManager, TokenRefreshError
-from keyturn.client.records import TokenRecord
+from keyturn.client import AsyncTokenManager, TokenRecord, TokenRefreshError
 from tests.client.conftest import FakeClock
 
 NOW = 1_700_000_000.0

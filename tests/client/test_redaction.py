@@ -8,9 +8,8 @@ import logging
 
 import pytest
 
-from keyturn.client import AsyncTokenManager, TokenManager
-from keyturn.client.records import TokenRecord
-from keyturn.client.sealing import Sealer
+from keyturn.client import AsyncTokenManager, TokenManager, TokenRecord
+from keyturn.client._sealing import Sealer
 from tests.client.conftest import KEYS
 
 ACCESS = "access-token-0123456789-abcdefghij"

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from keyturn.client.errors import StoreDecryptionError
+from keyturn.client._errors import StoreDecryptionError
 
 VERSION = 1
 MIN_KEY_LENGTH = 32
@@ -81,3 +81,12 @@ class PlainSealer(Sealer):
 
     def is_current(self, blob: bytes) -> bool:
         return True
+
+
+def sealer_for(store: object, encryption_keys: list[str] | None) -> Sealer:
+    """The memory store may go without keys; every other store needs them."""
+    if store == "memory" and not encryption_keys:
+        return PlainSealer()
+    if not encryption_keys:
+        raise ValueError("encryption_keys is required for every store but 'memory'")
+    return Sealer(list(encryption_keys))

@@ -10,7 +10,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from keyturn.client.redaction import masked_repr
+from keyturn.client._redaction import masked_repr
 
 MAX_MARGIN = 300.0  # refresh at most 5 minutes early
 MARGIN_FRACTION = 0.1  # ... or a tenth of the lifetime, whichever is less

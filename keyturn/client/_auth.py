@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httpx
 
-if TYPE_CHECKING:
-    from keyturn.client.manager import AsyncTokenManager, TokenManager
+
+class TokenSource(Protocol):
+    """What BearerAuth needs of a manager (TokenManager is one)."""
+
+    def access_token(self, account: str) -> str: ...
+    def refresh_rejected(self, account: str, rejected_access_token: str) -> str: ...
+
+
+class AsyncTokenSource(Protocol):
+    """What AsyncBearerAuth needs of a manager (AsyncTokenManager is one)."""
+
+    async def access_token(self, account: str) -> str: ...
+    async def refresh_rejected(self, account: str, rejected_access_token: str) -> str: ...
 
 
 def _rejected(response: httpx.Response) -> bool:
@@ -24,7 +35,7 @@ class BearerAuth(httpx.Auth):
 
     requires_request_body = True
 
-    def __init__(self, manager: TokenManager, account: str) -> None:
+    def __init__(self, manager: TokenSource, account: str) -> None:
         self._manager = manager
         self._account = account
 
@@ -51,7 +62,7 @@ class AsyncBearerAuth(httpx.Auth):
 
     requires_request_body = True
 
-    def __init__(self, manager: AsyncTokenManager, account: str) -> None:
+    def __init__(self, manager: AsyncTokenSource, account: str) -> None:
         self._manager = manager
         self._account = account
 

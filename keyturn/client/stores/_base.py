@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Protocol
 
-from keyturn.client.errors import LockTimeout
+from keyturn.client._errors import LockTimeout
 
 LEASE_SECONDS = 10.0
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from keyturn.client.errors import DiscoveryError, TokenRefreshError
+from keyturn.client._errors import DiscoveryError, TokenRefreshError
 
 WELL_KNOWN = ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server")
 DEFAULT_PORTS = {"http": 80, "https": 443}
