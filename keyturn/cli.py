@@ -1,4 +1,4 @@
-"""The `keyturn` command: the server and the operator's commands (CONTRACT.md).
+"""The `keyturn` command: the server and the operator's commands.
 
 Exit status: 0 on success (also when a revoke matched nothing), 2 for usage
 errors (argparse), 1 otherwise with the reason on stderr.

@@ -1,4 +1,4 @@
-"""The `keyturn` command as operators and scripts use it (CONTRACT.md)."""
+"""The `keyturn` command as operators and scripts use it."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 The token endpoint is the hot path of every deployment; a framework's
 routing, middleware stack and per-request objects cost more CPU than the
-refresh itself (issue 5). Pages use the same primitives with templates.
+refresh itself (docs/benchmarks.md). Pages use the same primitives with templates.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class Response:
 
 JSON_TYPE = (b"content-type", b"application/json")
 # One encoder for every response: json.dumps builds a new one per call when
-# given separators, which is measurable on the token endpoint (issue 5).
+# given separators, which is measurable on the token endpoint.
 _encode_json = json.JSONEncoder(separators=(",", ":")).encode
 NO_STORE = [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
 

@@ -55,7 +55,7 @@ class InvalidClient(OAuthError):
 
 
 class InvalidGrant(OAuthError):
-    """Every invalid_grant carries a machine-readable `reason` (CONTRACT.md)."""
+    """Every invalid_grant carries a machine-readable `reason`, so clients tell theft from expiry."""
 
     code = "invalid_grant"
     status = 400

@@ -2,7 +2,7 @@
 
 The response is a pure function of the grant row, the client and the keyring,
 which is what makes a retried refresh inside the grace window return the
-identical response (DESIGN.md §3).
+identical response (docs/design.md).
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ class KeyedSha256:
 
     The keyed state is built once and copied per message, which costs half of
     `hmac.digest` (that one re-keys every call); the token endpoint computes
-    four of these per refresh (issue 5).
+    four of these per refresh (measured in docs/benchmarks.md).
     """
 
     def __init__(self, key: bytes) -> None:

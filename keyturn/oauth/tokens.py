@@ -1,4 +1,4 @@
-"""Self-authenticating token formats (DESIGN.md §3).
+"""Self-authenticating token formats (docs/design.md, the token model).
 
 A token is a prefix and the base64url form of a fixed-layout body followed by
 a truncated HMAC-SHA256 over prefix and body:

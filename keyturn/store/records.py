@@ -88,7 +88,7 @@ class User:
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    """One authorisation: the family of every token issued from it (DESIGN.md §3)."""
+    """One authorisation: the family of every token issued from it (docs/design.md)."""
 
     grant_id: bytes
     client_id: str

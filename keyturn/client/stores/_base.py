@@ -4,7 +4,7 @@ Reads take no lock. A write replaces the whole record in one statement, so a
 crash leaves the old record or the new one, never half of each. The lock is a
 lease: a holder that dies (even by SIGKILL) releases it when the lease runs
 out, which is kept shorter than the server's grace window so that the next
-holder's retry of the same refresh token is still answered (DESIGN.md §5).
+holder's retry of the same refresh token is still answered.
 """
 
 from __future__ import annotations

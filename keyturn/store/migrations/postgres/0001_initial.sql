@@ -31,7 +31,7 @@ CREATE TABLE users (
     created_at              DOUBLE PRECISION NOT NULL
 );
 
--- One row per authorisation; refreshes update it in place (DESIGN.md §3).
+-- One row per authorisation; refreshes update it in place (docs/design.md).
 CREATE TABLE grants (
     grant_id            BYTEA PRIMARY KEY,
     client_id           TEXT NOT NULL REFERENCES clients (client_id),

@@ -1,4 +1,4 @@
--- Authorization code flow, sign-in sessions, remembered consent (issue 3).
+-- Authorization code flow, sign-in sessions, remembered consent.
 -- Expand only: new tables and defaulted columns.
 
 ALTER TABLE clients ADD COLUMN id_token_alg TEXT NOT NULL DEFAULT 'RS256';
