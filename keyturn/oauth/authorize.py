@@ -9,7 +9,7 @@ unregistered URI. Every other error is redirected back to the client with
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
@@ -92,6 +92,35 @@ def with_query(uri: str, params: Mapping[str, str]) -> str:
 async def read_authorization_request(
     ctx: Context, params: Mapping[str, str]
 ) -> AuthorizationRequest:
+    """Check the request in the order §4.1.2.1 demands: the client and its redirect URI
+    first (until both are trusted nothing may be redirected), then everything else."""
+    client, redirect_uri = await _trusted_target(ctx, params)
+    state = params.get("state")
+
+    def fail(error: str, description: str) -> AuthorizationError:
+        return AuthorizationError(error, description, redirect_uri=redirect_uri, state=state)
+
+    if params.get("response_type") not in RESPONSE_TYPES:
+        raise fail("unsupported_response_type", "Only response_type=code is supported.")
+    if "authorization_code" not in client.grant_types:
+        raise fail("unauthorized_client", "The client may not use the authorization code flow.")
+    prompt, max_age = _prompt_and_max_age(params, fail)
+    return AuthorizationRequest(
+        client=client,
+        redirect_uri=redirect_uri,
+        scope=_requested_scope(client, params, fail),
+        state=state,
+        code_challenge=_code_challenge(client, params, fail),
+        nonce=params.get("nonce"),
+        prompt=prompt,
+        max_age=max_age,
+    )
+
+
+Fail = Callable[[str, str], AuthorizationError]
+
+
+async def _trusted_target(ctx: Context, params: Mapping[str, str]) -> tuple[Client, str]:
     client_id = params.get("client_id")
     client = await ctx.store.get_client(client_id) if client_id else None
     if client is None:
@@ -103,56 +132,46 @@ async def read_authorization_request(
     )
     if not redirect_uri or not redirect_uri_allowed(client, redirect_uri):
         raise UnsafeTarget("The redirect URI is not registered for this application.")
+    return client, redirect_uri
 
-    state = params.get("state")
 
-    def fail(error: str, description: str) -> AuthorizationError:
-        return AuthorizationError(error, description, redirect_uri=redirect_uri, state=state)
-
-    if params.get("response_type") not in RESPONSE_TYPES:
-        raise fail("unsupported_response_type", "Only response_type=code is supported.")
-    if "authorization_code" not in client.grant_types:
-        raise fail("unauthorized_client", "The client may not use the authorization code flow.")
+def _requested_scope(client: Client, params: Mapping[str, str], fail: Fail) -> str:
     try:
         requested = parse_scope(params.get("scope", "")) or parse_scope(client.scope)
     except InvalidScope as exc:
         raise fail("invalid_scope", exc.description) from None
-    extra = set(requested) - set(parse_scope(client.scope))
-    if extra:
+    if set(requested) - set(parse_scope(client.scope)):
         raise fail("invalid_scope", "The requested scope exceeds what the client may ask for.")
+    return " ".join(requested)
 
+
+def _code_challenge(client: Client, params: Mapping[str, str], fail: Fail) -> str | None:
+    """RFC 7636 §4.3, S256 only; required of public clients (RFC 9700 §2.1.1)."""
     challenge = params.get("code_challenge")
-    method = params.get("code_challenge_method", "plain" if challenge else None)
-    if challenge is not None:
-        if method not in CHALLENGE_METHODS:
-            raise fail("invalid_request", "Only code_challenge_method=S256 is supported.")
-        if not valid_challenge(challenge):
-            raise fail("invalid_request", "The code_challenge is not a valid S256 challenge.")
-    elif client.is_public:
-        raise fail("invalid_request", "Public clients must use PKCE (code_challenge).")
+    if challenge is None:
+        if client.is_public:
+            raise fail("invalid_request", "Public clients must use PKCE (code_challenge).")
+        return None
+    if params.get("code_challenge_method", "plain") not in CHALLENGE_METHODS:
+        raise fail("invalid_request", "Only code_challenge_method=S256 is supported.")
+    if not valid_challenge(challenge):
+        raise fail("invalid_request", "The code_challenge is not a valid S256 challenge.")
+    return challenge
 
+
+def _prompt_and_max_age(
+    params: Mapping[str, str], fail: Fail
+) -> tuple[frozenset[str], int | None]:
     prompt = frozenset(params.get("prompt", "").split())
     if prompt - PROMPTS or ("none" in prompt and len(prompt) > 1):
         raise fail("invalid_request", "The prompt parameter is not valid.")
-    max_age: int | None = None
-    if "max_age" in params:
-        try:
-            max_age = int(params["max_age"])
-        except ValueError:
-            raise fail("invalid_request", "max_age must be a whole number of seconds.") from None
-        if max_age < 0:
-            raise fail("invalid_request", "max_age must not be negative.")
-
-    return AuthorizationRequest(
-        client=client,
-        redirect_uri=redirect_uri,
-        scope=" ".join(requested),
-        state=state,
-        code_challenge=challenge,
-        nonce=params.get("nonce"),
-        prompt=prompt,
-        max_age=max_age,
-    )
+    if "max_age" not in params:
+        return prompt, None
+    text = params["max_age"]
+    # ASCII digits only: int() would also take " 5", "+5", "1_000" and other scripts' digits.
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
+        raise fail("invalid_request", "max_age must be a whole number of seconds.")
+    return prompt, int(text)
 
 
 def needs_login(request: AuthorizationRequest, auth_time: float | None, now: float) -> bool:

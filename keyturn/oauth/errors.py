@@ -55,7 +55,7 @@ class InvalidClient(OAuthError):
 
 
 class InvalidGrant(OAuthError):
-    """Every invalid_grant carries a machine-readable `reason`, so clients tell theft from expiry."""
+    """Every invalid_grant carries a machine-readable `reason`: theft told apart from expiry."""
 
     code = "invalid_grant"
     status = 400
