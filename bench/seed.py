@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 
 from keyturn.oauth.pkce import s256
-from tests.http.oidc_helpers import answer_consent, sign_in
+from testkit.oidc import answer_consent, sign_in
 
 
 async def _redeem(

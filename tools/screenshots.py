@@ -19,9 +19,9 @@ from keyturn import admin
 from keyturn.config import Secret, Settings
 from keyturn.runtime import open_context
 from keyturn.store import open_store
-from tests.e2e.conftest import CHROMIUM, FLAGS
-from tests.http.oidc_helpers import Pkce, WebApp, authorize_params, exchange
-from tests.support import SECRET_KEY, running_server
+from testkit.chromium import CHROMIUM, FLAGS
+from testkit.oidc import Pkce, WebApp, authorize_params, exchange
+from testkit.services import SECRET_KEY, running_server
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1000, "height": 760}

@@ -13,19 +13,19 @@ from __future__ import annotations
 import os
 import time
 
-from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.integrations.sqla_oauth2 import (
+from authlib.integrations.flask_oauth2 import AuthorizationServer  # type: ignore[import-untyped]
+from authlib.integrations.sqla_oauth2 import (  # type: ignore[import-untyped]
     OAuth2AuthorizationCodeMixin,
     OAuth2ClientMixin,
     OAuth2TokenMixin,
     create_query_client_func,
     create_save_token_func,
 )
-from authlib.oauth2.rfc6749 import grants
-from authlib.oauth2.rfc7636 import CodeChallenge
-from flask import Flask
-from sqlalchemy import ForeignKey, Integer, String, create_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, scoped_session, sessionmaker
+from authlib.oauth2.rfc6749 import grants  # type: ignore[import-untyped]
+from authlib.oauth2.rfc7636 import CodeChallenge  # type: ignore[import-untyped]
+from flask import Flask  # type: ignore[import-not-found]
+from sqlalchemy import ForeignKey, Integer, String, create_engine  # type: ignore[import-not-found]
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, scoped_session, sessionmaker  # type: ignore[import-not-found]
 
 engine = create_engine(
     os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg2://", 1), pool_size=10
@@ -33,7 +33,7 @@ engine = create_engine(
 db = scoped_session(sessionmaker(bind=engine))
 
 
-class Base(DeclarativeBase):
+class Base(DeclarativeBase):  # type: ignore[misc]
     pass
 
 
@@ -43,27 +43,27 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(40))
 
     def get_user_id(self) -> int:
-        return self.id
+        return self.id  # type: ignore[no-any-return]
 
 
-class Client(Base, OAuth2ClientMixin):
+class Client(Base, OAuth2ClientMixin):  # type: ignore[misc]
     __tablename__ = "oauth2_client"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
-class AuthorizationCode(Base, OAuth2AuthorizationCodeMixin):
+class AuthorizationCode(Base, OAuth2AuthorizationCodeMixin):  # type: ignore[misc]
     __tablename__ = "oauth2_code"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
 
 
-class Token(Base, OAuth2TokenMixin):
+class Token(Base, OAuth2TokenMixin):  # type: ignore[misc]
     __tablename__ = "oauth2_token"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
 
 
-class CodeGrant(grants.AuthorizationCodeGrant):
+class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = ("client_secret_basic",)
 
     def save_authorization_code(self, code, request):  # type: ignore[no-untyped-def]
@@ -94,7 +94,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         return db.get(User, authorization_code.user_id)
 
 
-class RotatingRefreshGrant(grants.RefreshTokenGrant):
+class RotatingRefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = ("client_secret_basic",)
     INCLUDE_NEW_REFRESH_TOKEN = True
 
@@ -125,7 +125,7 @@ server.register_grant(CodeGrant, [CodeChallenge(required=False)])
 server.register_grant(RotatingRefreshGrant)
 
 
-@app.teardown_appcontext
+@app.teardown_appcontext  # type: ignore[untyped-decorator]
 def remove_session(_exc: object) -> None:
     db.remove()
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
-import django
-from django.conf import settings
+import django  # type: ignore[import-not-found]
+from django.conf import settings  # type: ignore[import-not-found]
 
 _db = urlsplit(os.environ["DATABASE_URL"])
 settings.configure(
@@ -50,11 +50,11 @@ settings.configure(
 )
 django.setup()
 
-from django.contrib.auth import login  # noqa: E402
-from django.contrib.auth.models import User  # noqa: E402
-from django.core.wsgi import get_wsgi_application  # noqa: E402
-from django.http import HttpRequest, HttpResponseRedirect  # noqa: E402
-from django.urls import include, path  # noqa: E402
+from django.contrib.auth import login  # type: ignore[import-not-found]  # noqa: E402
+from django.contrib.auth.models import User  # type: ignore[import-not-found]  # noqa: E402
+from django.core.wsgi import get_wsgi_application  # type: ignore[import-not-found]  # noqa: E402
+from django.http import HttpRequest, HttpResponseRedirect  # type: ignore[import-not-found]  # noqa: E402
+from django.urls import include, path  # type: ignore[import-not-found]  # noqa: E402
 
 
 def sign_in(request: HttpRequest) -> HttpResponseRedirect:
@@ -70,8 +70,8 @@ application = get_wsgi_application()
 
 
 def setup() -> None:
-    from django.core.management import call_command
-    from oauth2_provider.models import Application
+    from django.core.management import call_command  # type: ignore[import-not-found]
+    from oauth2_provider.models import Application  # type: ignore[import-not-found]
 
     call_command("migrate", verbosity=0)
     user, _ = User.objects.get_or_create(username="bench")

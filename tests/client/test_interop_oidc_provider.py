@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,40 +16,24 @@ import httpx
 import pytest
 
 from keyturn.client import AsyncTokenManager, ReauthorizationRequired
+from testkit import oidc_provider as npm_oidc_provider
+from testkit.oidc_provider import NodeMissing
 from tests.client.conftest import CountingTransport, FakeClock
 from tests.support import IN_CI, free_port
 
-ROOT = Path(__file__).resolve().parents[2]
-INTEROP = ROOT / "tests" / "interop"
-CACHE = ROOT / ".cache" / "oidc-provider"
 CLIENT_ID, SECRET = "interop", "interop-secret-0123456789-abcdefghij"
 REDIRECT = "http://127.0.0.1:8123/callback"
 
 
 def install_oidc_provider() -> Path:
-    """npm install into the cache folder once; returns the folder to run node in."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        message = "node and npm are needed for the oidc-provider interop tests"
+    """npm install into the cache folder once (testkit.oidc_provider); returns the folder
+    to run node in. Without node and npm: a skip, or a failure in CI."""
+    try:
+        return npm_oidc_provider.install_oidc_provider()
+    except NodeMissing as missing:
         if IN_CI:
-            pytest.fail(f"CI=true: {message}")
-        pytest.skip(message)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    wanted = (INTEROP / "package.json").read_text()
-    installed = CACHE / "package.json"
-    if not (CACHE / "node_modules" / "oidc-provider").exists() or (
-        not installed.exists() or installed.read_text() != wanted
-    ):
-        installed.write_text(wanted)
-        subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=CACHE,
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
-    for script in INTEROP.glob("*.mjs"):
-        shutil.copy(script, CACHE / script.name)
-    return CACHE
+            pytest.fail(f"CI=true: {missing}")
+        pytest.skip(str(missing))
 
 
 def start_oidc_provider(folder: Path, **env: str) -> tuple[subprocess.Popen[str], str]:
