@@ -159,9 +159,7 @@ def _code_challenge(client: Client, params: Mapping[str, str], fail: Fail) -> st
     return challenge
 
 
-def _prompt_and_max_age(
-    params: Mapping[str, str], fail: Fail
-) -> tuple[frozenset[str], int | None]:
+def _prompt_and_max_age(params: Mapping[str, str], fail: Fail) -> tuple[frozenset[str], int | None]:
     prompt = frozenset(params.get("prompt", "").split())
     if prompt - PROMPTS or ("none" in prompt and len(prompt) > 1):
         raise fail("invalid_request", "The prompt parameter is not valid.")

@@ -392,9 +392,7 @@ class SqlStore:
         await self._db.close()
 
 
-async def _record(
-    tx: Statements, at: float, event: NewEvent | None, **more_detail: object
-) -> None:
+async def _record(tx: Statements, at: float, event: NewEvent | None, **more_detail: object) -> None:
     if event is not None:
         await tx.execute(q.INSERT_EVENT, *q.event_values(at, event, **more_detail))
 
