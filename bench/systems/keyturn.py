@@ -13,7 +13,8 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.common import KEYTURN, PASSWORD, REDIRECT, SECRET_KEY, Row
+from bench import common
+from bench.common import PASSWORD, REDIRECT, SECRET_KEY, Row
 from bench.load import chains, measure, wrk
 from bench.processes import process, tree
 from bench.seed import keyturn_tokens
@@ -24,7 +25,7 @@ from testkit.services import free_port
 def keyturn_cli(database: str, data_dir: Path, *args: str) -> dict[str, str]:
     env = {**os.environ, "KEYTURN_SECRET_KEY": SECRET_KEY}
     out = subprocess.run(
-        [*KEYTURN, *args, "--database", database, "--data-dir", str(data_dir), "--json"],
+        [*common.KEYTURN, *args, "--database", database, "--data-dir", str(data_dir), "--json"],
         env=env,
         capture_output=True,
         text=True,
@@ -36,7 +37,7 @@ def keyturn_cli(database: str, data_dir: Path, *args: str) -> dict[str, str]:
 
 def serve_command(port: int, database: str, data: Path, workers: int = 1) -> list[str]:
     return [
-        *KEYTURN,
+        *common.KEYTURN,
         "serve",
         "--port",
         str(port),
@@ -67,7 +68,7 @@ def keyturn_app(database: str, data: Path, *client_options: str) -> tuple[tuple[
     email = f"{uuid.uuid4().hex[:8]}@example.com"
     subprocess.run(
         [
-            *KEYTURN,
+            *common.KEYTURN,
             "user",
             "create",
             "--email",
