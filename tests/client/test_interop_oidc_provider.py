@@ -11,6 +11,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -85,7 +86,7 @@ async def log_in(tm: AsyncTokenManager, account: str) -> None:
     raise AssertionError("the code flow did not come back")
 
 
-def manager(issuer: str, **options: object) -> AsyncTokenManager:
+def manager(issuer: str, **options: Any) -> AsyncTokenManager:
     return AsyncTokenManager(
         issuer=issuer,
         client_id=CLIENT_ID,
@@ -93,7 +94,7 @@ def manager(issuer: str, **options: object) -> AsyncTokenManager:
         store="memory",
         retry_backoff=0.001,
         **options,
-    )  # type: ignore[arg-type]
+    )
 
 
 async def test_code_flow_and_rotating_refresh(oidc_provider: str, clock: FakeClock) -> None:

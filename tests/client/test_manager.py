@@ -276,7 +276,14 @@ async def test_single_flight_across_threads(
         results.append(tm.access_token(who))
 
     threads = [threading.Thread(target=worker) for _ in range(32)]
-    await asyncio.to_thread(lambda: [t.start() for t in threads] and [t.join() for t in threads])
+
+    def run_all() -> None:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    await asyncio.to_thread(run_all)
     assert len(results) == 32 and len(set(results)) == 1
     assert counting.token_calls == 1
     await asyncio.to_thread(tm.close)
@@ -365,7 +372,8 @@ async def test_store_bytes_contain_no_token(
         raw = b"".join(bytes(row["record"]) + row["account"].encode() for row in rows)
     else:
         r = redis.from_url(store_url)
-        raw = b"".join([await r.get(key) or b"" async for key in r.scan_iter("keyturn:client:*")])
+        values = [await r.get(key) async for key in r.scan_iter("keyturn:client:*")]
+        raw = b"".join(value for value in values if isinstance(value, bytes))
         await r.aclose()
     assert raw, "nothing was stored"
     for secret_value in secrets_:

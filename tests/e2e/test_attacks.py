@@ -17,7 +17,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from keyturn.oauth.context import Context
-from tests.e2e.conftest import CHROMIUM, FLAGS
+from testkit.chromium import CHROMIUM, FLAGS
 from tests.e2e.test_pages import PASSWORD, sign_in
 from tests.http.oidc_helpers import Pkce, authorize_params, make_user, make_web_app
 from tests.support import ServerProcess
@@ -73,9 +73,7 @@ async def evil_page(chromium_with_evil_dns: Browser) -> AsyncIterator[Page]:
     await context.close()
 
 
-async def test_the_browser_really_reaches_the_attacker(
-    evil_page: Page, attacker: Attacker
-) -> None:
+async def test_the_browser_really_reaches_the_attacker(evil_page: Page, attacker: Attacker) -> None:
     """The set-up itself: without this the tests below would prove nothing."""
     await evil_page.goto("http://evil.example/probe")
     await expect(evil_page.get_by_role("heading", name="Attacker page")).to_be_visible()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import secrets
 
 import httpx
-from authlib.integrations.httpx_client import AsyncOAuth2Client
-from authlib.jose import JsonWebKey, jwt
-from authlib.oidc.core import CodeIDToken, IDToken
+
+# Authlib ships no type information.
+from authlib.integrations.httpx_client import AsyncOAuth2Client  # type: ignore[import-untyped]
+from authlib.jose import JsonWebKey, jwt  # type: ignore[import-untyped]
+from authlib.oidc.core import CodeIDToken, IDToken  # type: ignore[import-untyped]
 
 from keyturn.oauth.context import Context
 from tests.http.oidc_helpers import REDIRECT, answer_consent, make_user, make_web_app, sign_in

@@ -53,7 +53,7 @@ async def test_concurrent_requests_share_statements_within_the_in_flight_limit()
 
 async def test_a_missing_result_is_none() -> None:
     batcher = Batcher(Recorder().run, lambda item: item)
-    assert await asyncio.gather(batcher.submit(-1), batcher.submit(2)) == [None, 20]
+    assert list(await asyncio.gather(batcher.submit(-1), batcher.submit(2))) == [None, 20]
 
 
 async def test_a_repeated_key_waits_for_a_later_batch_in_order() -> None:

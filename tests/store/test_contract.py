@@ -26,6 +26,8 @@ from keyturn.store.records import (
 )
 
 NOW = 1_800_000_000.0
+BY_USER = RevocationReason.REVOKED_BY_USER
+BY_ADMIN = RevocationReason.REVOKED_BY_ADMIN
 
 
 def make_client(client_id: str = "app", **overrides: object) -> Client:
@@ -265,7 +267,7 @@ async def test_refreshes_arriving_together_each_get_their_own_outcome(seeded: St
     ]
     assert isinstance(await seeded.advance_refresh(attempt(stale.grant_id, 0)), Advanced)
     assert isinstance(await seeded.advance_refresh(attempt(stale.grant_id, 1)), Advanced)
-    await seeded.revoke_grant(revoked.grant_id, "revoked_by_user", NOW)
+    await seeded.revoke_grant(revoked.grant_id, BY_USER, NOW)
     outcomes = await asyncio.gather(
         seeded.advance_refresh(attempt(current.grant_id, 0)),
         seeded.advance_refresh(attempt(stale.grant_id, 0)),
@@ -288,9 +290,9 @@ async def test_refreshes_arriving_together_each_get_their_own_outcome(seeded: St
 
 async def test_revoke_grant_is_scoped_to_its_client(seeded: Store) -> None:
     grant = await seeded.create_grant(new_grant())
-    assert not await seeded.revoke_grant(grant.grant_id, "revoked_by_user", NOW, client_id="other")
-    assert await seeded.revoke_grant(grant.grant_id, "revoked_by_user", NOW, client_id="app")
-    assert not await seeded.revoke_grant(grant.grant_id, "revoked_by_user", NOW)
+    assert not await seeded.revoke_grant(grant.grant_id, BY_USER, NOW, client_id="other")
+    assert await seeded.revoke_grant(grant.grant_id, BY_USER, NOW, client_id="app")
+    assert not await seeded.revoke_grant(grant.grant_id, BY_USER, NOW)
     outcome = await seeded.advance_refresh(attempt(grant.grant_id, 0))
     assert isinstance(outcome, Rejected) and outcome.reason == "revoked_by_user"
 
@@ -300,8 +302,8 @@ async def test_revoke_grants_by_user_and_client(seeded: Store) -> None:
     a = await seeded.create_grant(new_grant())
     b = await seeded.create_grant(new_grant("other"))
     c = await seeded.create_grant(new_grant(user_id="u2"))
-    assert await seeded.revoke_grants("revoked_by_admin", NOW, user_id="u1", client_id="app") == 1
-    assert await seeded.revoke_grants("revoked_by_admin", NOW, user_id="u1") == 1
+    assert await seeded.revoke_grants(BY_ADMIN, NOW, user_id="u1", client_id="app") == 1
+    assert await seeded.revoke_grants(BY_ADMIN, NOW, user_id="u1") == 1
     live = await seeded.list_grants(now=NOW)
     assert [g.grant_id for g in live] == [c.grant_id]
     everything = await seeded.list_grants(include_inactive=True, now=NOW)
@@ -420,7 +422,7 @@ async def test_purge_removes_expired_and_old_revoked_in_batches(seeded: Store) -
     expired = [await seeded.create_grant(new_grant(expires_at=NOW - 1)) for _ in range(5)]
     live = await seeded.create_grant(new_grant())
     revoked = await seeded.create_grant(new_grant())
-    await seeded.revoke_grant(revoked.grant_id, "revoked_by_user", NOW - 100)
+    await seeded.revoke_grant(revoked.grant_id, BY_USER, NOW - 100)
     await seeded.record_event(NOW - 100, NewEvent(EventKind.GRANTS_REVOKED))
     await seeded.record_event(NOW, NewEvent(EventKind.USER_CREATED))
     first = await seeded.purge(NOW, batch=3, keep_seconds=50)

@@ -16,7 +16,7 @@ from keyturn.oauth.grants.refresh_token import RefreshTokenGrant
 from keyturn.oauth.introspection import introspect_token
 from keyturn.oauth.issue import token_response
 from keyturn.oauth.revocation import revoke_token
-from keyturn.store.records import Client
+from keyturn.store.records import Client, RevocationReason
 
 GRANT = RefreshTokenGrant()
 
@@ -166,7 +166,7 @@ async def test_revoked_by_user_reason_is_reported(ctx: Context) -> None:
     client = await make_client(ctx)
     first = await issue(ctx, client)
     grant_ids = [g.grant_id for g in await ctx.store.list_grants(now=ctx.clock.now())]
-    await ctx.store.revoke_grant(grant_ids[0], "revoked_by_user", ctx.clock.now())
+    await ctx.store.revoke_grant(grant_ids[0], RevocationReason.REVOKED_BY_USER, ctx.clock.now())
     assert await reason_of(ctx, client, first["refresh_token"]) == "revoked_by_user"
 
 
