@@ -114,7 +114,7 @@ def sdk_storm(processes: int = 8, threads: int = 32) -> tuple[int, float]:
         }
         children = [
             subprocess.Popen(
-                [sys.executable, "-m", "tests.client.storm_child", json.dumps(options)],
+                [sys.executable, "-m", "testkit.storm_child", json.dumps(options)],
                 cwd=ROOT,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,

@@ -53,3 +53,9 @@ def test_the_check_sees_every_form_of_import(tmp_path: Path) -> None:
         "4: tests",
         "8: tests.e2e.conftest",
     ]
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda path: str(path.relative_to(ROOT)))
+def test_runs_no_test_module_either(path: Path) -> None:
+    """`python -m tests.…` in a subprocess is the same dependency by other means."""
+    assert '"tests.' not in path.read_text(), f"{path.relative_to(ROOT)} runs a module of tests/"

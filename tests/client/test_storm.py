@@ -32,7 +32,7 @@ async def refresh_count(server: ServerProcess) -> dict[str, float]:
 
 def spawn(options: dict[str, object]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.client.storm_child", json.dumps(options)],
+        [sys.executable, "-m", "testkit.storm_child", json.dumps(options)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

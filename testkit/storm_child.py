@@ -1,6 +1,6 @@
 """A process of the refresh storm: many threads asking one TokenManager for one token.
 
-Run as `python -m tests.client.storm_child '<json options>'`; prints a JSON report.
+Run as `python -m testkit.storm_child '<json options>'`; prints a JSON report.
 With "die_after_refresh", the process SIGKILLs itself the moment the token
 endpoint answers, before it can store the new tokens.
 """
