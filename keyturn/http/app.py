@@ -6,7 +6,10 @@ from the environment so every worker process builds the same app.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +65,30 @@ async def stylesheet(_request: Request, _ctx: Context) -> Response:
 
 
 async def healthz(_request: Request, _ctx: Context) -> Response:
+    """Liveness: the process serves. It says nothing about the database, on purpose: an
+    orchestrator restarting every instance during a database outage helps nobody."""
     return json_response({"status": "ok"}, no_store=False)
+
+
+READY_TIMEOUT = 2.0
+
+
+async def readyz(_request: Request, ctx: Context) -> Response:
+    """Readiness: the database answers within READY_TIMEOUT, so a load balancer sends
+    requests elsewhere while it does not."""
+    try:
+        await asyncio.wait_for(ctx.store.ping(), READY_TIMEOUT)
+    except TimeoutError:
+        reason = f"the database did not answer within {READY_TIMEOUT:g} s"
+    except StoreUnavailable as exc:
+        reason = f"the database is unavailable: {type(exc.__cause__ or exc).__name__}"
+    else:
+        return json_response({"status": "ready"})
+    return json_response({"status": "unavailable", "reason": reason}, 503)
+
+
+# A caller's request id is echoed when it is this plain; otherwise one is made up.
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +136,7 @@ class KeyturnApp:
             Route("/account/claim", {"GET": account.show_claim, "POST": account.claim}),
             Route("/static/keyturn.css", {"GET": stylesheet}),
             Route("/healthz", {"GET": healthz}),
+            Route("/readyz", {"GET": readyz}),
             Route("/metrics", {"GET": metrics_endpoint}),
         ]
         # path -> method -> handler
@@ -125,7 +152,9 @@ class KeyturnApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            await send_response(send, await self._respond(scope, receive))
+            response = await self._respond(scope, receive)
+            response.headers.append((b"x-request-id", request_id(scope)))
+            await send_response(send, response)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
 
@@ -180,6 +209,14 @@ class KeyturnApp:
             await self.background.stop()
         if self.ctx is not None:
             await self.ctx.store.close()
+
+
+def request_id(scope: Scope) -> bytes:
+    """The caller's X-Request-Id if it is plain enough to log, else a new random one."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id" and _REQUEST_ID.fullmatch(value):
+            return bytes(value)
+    return secrets.token_hex(8).encode()
 
 
 def create_app() -> KeyturnApp:

@@ -212,6 +212,10 @@ class Store(ClientStore, UserStore, GrantStore, CodeStore, EventStore, KeyStore,
         """Apply pending migrations; return the names applied."""
         ...
 
+    async def ping(self) -> None:
+        """One round trip to the database; `StoreUnavailable` if it does not answer."""
+        ...
+
     async def close(self) -> None: ...
 
 

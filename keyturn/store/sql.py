@@ -388,6 +388,9 @@ class SqlStore:
                 applied.append(f"{migration.version:04d}_{migration.name}")
         return applied
 
+    async def ping(self) -> None:
+        await self._db.fetchrow("SELECT 1")
+
     async def close(self) -> None:
         await self._db.close()
 
