@@ -36,6 +36,7 @@ SERVE_OPTIONS = (
     "data_dir",
     "read_timeout",
     "trusted_proxies",
+    "management_port",
 )
 
 
@@ -47,9 +48,7 @@ def _emit(args: argparse.Namespace, payload: Any, human: str) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from keyturn.http.serving import uvicorn_options
+    from keyturn.http.serving import run_server
 
     options = {name: getattr(args, name) for name in SERVE_OPTIONS}
     settings = load_settings(options)
@@ -63,7 +62,7 @@ def serve(args: argparse.Namespace) -> int:
         _prepare_multiprocess_metrics(settings)
     asyncio.run(_prepare(settings))
     print(f"keyturn {__version__} issuer {settings.issuer_url}", flush=True)
-    uvicorn.run("keyturn.http.app:create_app", factory=True, **uvicorn_options(settings))
+    run_server(settings)
     return 0
 
 
@@ -277,6 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="SECONDS",
         help="close a connection whose request has not fully arrived in time (default 10)",
+    )
+    serve_parser.add_argument(
+        "--management-port",
+        type=int,
+        metavar="PORT",
+        help="a second listener for /metrics, /healthz, /readyz; /metrics leaves the main port",
     )
     serve_parser.add_argument(
         "--trusted-proxies",

@@ -63,6 +63,8 @@ class Settings:
     read_timeout: int = 10
     # Comma-separated CIDRs of proxies whose X-Forwarded-For / Forwarded is believed.
     trusted_proxies: str = ""
+    # A second listener (same host) for /metrics, /healthz and /readyz.
+    management_port: int | None = None
 
     @property
     def trusted_networks(self) -> tuple[Network, ...]:
@@ -86,7 +88,7 @@ class Settings:
 _ENV_PREFIX = "KEYTURN_"
 # Variables of the test suite and the client SDK share the prefix.
 _FOREIGN_PREFIXES = ("KEYTURN_TEST_", "KEYTURN_CLIENT_")
-_INT_FIELDS = {f.name for f in fields(Settings) if f.type in ("int", int)}
+_INT_FIELDS = {f.name for f in fields(Settings) if f.type in ("int", int, "int | None")}
 
 
 def parse_networks(text: str) -> tuple[Network, ...]:
@@ -151,6 +153,12 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"port {settings.port} is out of range")
     if settings.workers < 1 or settings.pool_size < 1:
         raise ConfigError("workers and pool_size must be at least 1")
+    if settings.management_port is not None and (
+        not 0 < settings.management_port < 65536 or settings.management_port == settings.port
+    ):
+        raise ConfigError(
+            f"management_port {settings.management_port} must be a free port other than port"
+        )
     if settings.read_timeout < 1:
         raise ConfigError("read_timeout must be at least 1 second")
     parse_networks(settings.trusted_proxies)

@@ -71,6 +71,7 @@ async def healthz(_request: Request, _ctx: Context) -> Response:
 
 
 READY_TIMEOUT = 2.0
+MANAGEMENT_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
 
 
 async def readyz(_request: Request, ctx: Context) -> Response:
@@ -103,6 +104,7 @@ class KeyturnApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.trusted_proxies = settings.trusted_networks
+        self.management_port = settings.management_port
         self.ctx: Context | None = None
         web = Web(
             csrf_key=derive_key(master_secret(settings), CSRF_PURPOSE),
@@ -147,6 +149,15 @@ class KeyturnApp:
         self._discovery_response = json_response(self.metadata, no_store=False)
         self.background: BackgroundWork | None = None
 
+    def _listener_serves(self, scope: Scope) -> bool:
+        """With a management port, it serves only the management paths, and /metrics
+        is served only there (operators keep it off the public listener)."""
+        server = scope.get("server")
+        on_management = server is not None and server[1] == self.management_port
+        if on_management:
+            return bool(scope["path"] in MANAGEMENT_PATHS)
+        return bool(scope["path"] != "/metrics")
+
     async def _discovery(self, _request: Request, _ctx: Context) -> Response:
         return self._discovery_response
 
@@ -160,6 +171,8 @@ class KeyturnApp:
 
     async def _respond(self, scope: Scope, receive: Receive) -> Response:
         route = self.routes.get(scope["path"])
+        if self.management_port is not None and not self._listener_serves(scope):
+            route = None
         if route is None:
             return json_response({"error": "not_found"}, 404, no_store=False)
         method = "GET" if scope["method"] == "HEAD" else scope["method"]

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import socket
 from typing import Any
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.supervisors import Multiprocess
 
-from keyturn.config import Settings
+from keyturn.config import ConfigError, Settings
 
 
 class ReadTimeoutProtocol(HttpToolsProtocol):
@@ -69,6 +72,37 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
         # Dropping the connection also tells a handler waiting for the body
         # (it sees http.disconnect), so nothing is left waiting.
         self.transport.close()
+
+
+def run_server(settings: Settings) -> None:
+    """`keyturn serve`: uvicorn on the main port, and the management port if one is set.
+
+    Both listeners feed the same application, which tells them apart by the local
+    port of each connection; with several workers each worker serves both.
+    """
+    config = uvicorn.Config(
+        "keyturn.http.app:create_app", factory=True, **uvicorn_options(settings)
+    )
+    sockets = [config.bind_socket()]
+    if settings.management_port is not None:
+        sockets.append(_bind(settings.host, settings.management_port))
+    if settings.workers > 1:
+        Multiprocess(config, sockets=sockets).run()
+    else:
+        uvicorn.Server(config).run(sockets=sockets)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"management_port {port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
