@@ -1,6 +1,7 @@
-"""Two keyturn builds side by side: the refresh hot path, alternating runs.
+"""Two keyturn builds (or two settings of this one) side by side, alternating runs.
 
     .venv/bin/python bench/compare.py --against /path/to/other/venv/bin/python
+    .venv/bin/python bench/compare.py --access-log   # JSON access log on vs off
 
 The other build is any keyturn installed in another interpreter (for example a
 worktree of an older commit with its own virtual environment). Runs alternate
@@ -11,6 +12,7 @@ speed hits both alike; the table prints every run and the medians.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -24,29 +26,47 @@ from bench.databases import fresh_database  # noqa: E402
 from bench.report import table  # noqa: E402
 from bench.systems import keyturn as keyturn_system  # noqa: E402
 
+Build = tuple[str, dict[str, str]]  # an interpreter, and the environment of its servers
 
-def run_build(python: str, label: str, conns: list[int], seconds: float, tokens: int) -> list[Row]:
+
+def run_build(build: Build, label: str, conns: list[int], seconds: float, tokens: int) -> list[Row]:
+    python, env = build
     # -P: not the working directory's keyturn package, the one installed for `python`.
-    command = [python, "-P", "-m", "keyturn"]
-    common.KEYTURN = command  # the CLI and `keyturn serve` of that build
+    common.KEYTURN = [python, "-P", "-m", "keyturn"]  # the CLI and `keyturn serve` of it
+    os.environ.update(env)  # the servers inherit it
     with fresh_database() as database:
         return keyturn_system.bench_keyturn(label, database, 1, conns, seconds, tokens)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--against", required=True, help="the other build's python")
+    choice = parser.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--against", help="the other build's python")
+    choice.add_argument(
+        "--access-log", action="store_true", help="this build: JSON access log on vs off"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--tokens", type=int, default=2000)
     args = parser.parse_args()
     conns = [16, 64]
-    builds = {"this build": sys.executable, "other build": args.against}
+    builds: dict[str, Build]
+    if args.access_log:
+        builds = {
+            "this build": (
+                sys.executable,
+                {"KEYTURN_LOG_FORMAT": "json", "KEYTURN_ACCESS_LOG": "true"},
+            ),
+            "other build": (sys.executable, {"KEYTURN_ACCESS_LOG": "false"}),
+        }
+        print("# this build = JSON access log on; other build = access log off")
+    else:
+        builds = {"this build": (sys.executable, {}), "other build": (args.against, {})}
     rows: list[Row] = []
     for round_number in range(args.rounds):
-        for label, python in builds.items():
+        for label, build in builds.items():
             print(f"# round {round_number + 1}: {label}", flush=True)
-            rows += run_build(python, label, conns, args.seconds, args.tokens)
+            rows += run_build(build, label, conns, args.seconds, args.tokens)
     print(table(rows))
     print("\nmedians (refreshes/s; app+db CPU ms per refresh):")
     for label in builds:

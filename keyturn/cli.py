@@ -16,8 +16,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from keyturn import __version__, admin
+from keyturn import __version__, admin, logs
 from keyturn.config import ConfigError, Settings, load_settings, master_secret
+from keyturn.logs import FORMATS, LEVELS
 from keyturn.oauth import policy
 from keyturn.oauth.context import Context
 from keyturn.oauth.issue import iso_timestamp
@@ -37,6 +38,9 @@ SERVE_OPTIONS = (
     "read_timeout",
     "trusted_proxies",
     "management_port",
+    "log_level",
+    "log_format",
+    "access_log",
 )
 
 
@@ -52,6 +56,7 @@ def serve(args: argparse.Namespace) -> int:
 
     options = {name: getattr(args, name) for name in SERVE_OPTIONS}
     settings = load_settings(options)
+    logs.configure(settings.log_level, settings.log_format)
     # Workers are separate processes that read their settings from the
     # environment, so hand the command-line options down that way.
     for name, value in options.items():
@@ -276,6 +281,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="SECONDS",
         help="close a connection whose request has not fully arrived in time (default 10)",
+    )
+    serve_parser.add_argument("--log-level", choices=LEVELS, help="default info")
+    serve_parser.add_argument(
+        "--log-format", choices=FORMATS, help="text, or json: one JSON object a line (default text)"
+    )
+    serve_parser.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="one line per request (default on)",
     )
     serve_parser.add_argument(
         "--management-port",

@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from keyturn.logs import FORMATS, LEVELS
 from keyturn.oauth.policy import REFRESH_TOKEN_RATE
 from keyturn.oauth.secrets import MIN_SECRET_LENGTH
 
@@ -56,7 +57,9 @@ class Settings:
     secret_key: Secret | None = None
     redis: str | None = None
     pool_size: int = 10
-    log_level: str = "warning"
+    log_level: str = "info"
+    log_format: str = "text"  # or "json": one JSON object a line
+    access_log: bool = True
     gc_interval: int = 300
     refresh_token_rate: int = REFRESH_TOKEN_RATE
     # Seconds a request may take to arrive, headers and body together (slowloris).
@@ -89,6 +92,15 @@ _ENV_PREFIX = "KEYTURN_"
 # Variables of the test suite and the client SDK share the prefix.
 _FOREIGN_PREFIXES = ("KEYTURN_TEST_", "KEYTURN_CLIENT_")
 _INT_FIELDS = {f.name for f in fields(Settings) if f.type in ("int", int, "int | None")}
+
+
+def _boolean(name: str, text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {text!r}")
 
 
 def parse_networks(text: str) -> tuple[Network, ...]:
@@ -134,6 +146,16 @@ def load_settings(
     for name, value in (options or {}).items():
         if value is not None and name in known:
             values[name] = value
+    _convert(values)
+    settings = Settings(**values)
+    _check(settings)
+    return settings
+
+
+def _convert(values: dict[str, Any]) -> None:
+    """Strings from the environment (and flags) into the settings' types, in place."""
+    if isinstance(values.get("access_log"), str):
+        values["access_log"] = _boolean("access_log", values["access_log"])
     for name in _INT_FIELDS & values.keys():
         try:
             values[name] = int(values[name])
@@ -141,9 +163,6 @@ def load_settings(
             raise ConfigError(f"{name} must be a whole number, not {values[name]!r}") from None
     if isinstance(values.get("secret_key"), str):
         values["secret_key"] = Secret(values["secret_key"])
-    settings = Settings(**values)
-    _check(settings)
-    return settings
 
 
 def _check(settings: Settings) -> None:
@@ -159,6 +178,12 @@ def _check(settings: Settings) -> None:
         raise ConfigError(
             f"management_port {settings.management_port} must be a free port other than port"
         )
+    if settings.log_level not in LEVELS:
+        raise ConfigError(
+            f"log_level must be one of {', '.join(LEVELS)}, not {settings.log_level!r}"
+        )
+    if settings.log_format not in FORMATS:
+        raise ConfigError(f"log_format must be text or json, not {settings.log_format!r}")
     if settings.read_timeout < 1:
         raise ConfigError("read_timeout must be at least 1 second")
     parse_networks(settings.trusted_proxies)

@@ -10,10 +10,12 @@ import asyncio
 import logging
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from keyturn import logs
 from keyturn.background import BackgroundWork
 from keyturn.config import Settings, load_settings, master_secret
 from keyturn.http.account import AccountPages
@@ -29,7 +31,7 @@ from keyturn.http.asgi import (
     send_response,
 )
 from keyturn.http.authorize import AuthorizePages
-from keyturn.http.errors import internal_error_response, oauth_error_response
+from keyturn.http.errors import OUTAGE, internal_error_response, oauth_error_response
 from keyturn.http.introspect import introspect_endpoint
 from keyturn.http.login import LoginPages
 from keyturn.http.metrics import metrics_endpoint
@@ -71,6 +73,17 @@ async def healthz(_request: Request, _ctx: Context) -> Response:
 
 
 READY_TIMEOUT = 2.0
+# Answers that say nothing about the database, so they cannot end an outage.
+_NO_DATABASE = frozenset(
+    {
+        "/healthz",
+        "/metrics",
+        "/static/keyturn.css",
+        "/oauth/jwks",
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    }
+)
 MANAGEMENT_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
 
 
@@ -104,6 +117,8 @@ class KeyturnApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.trusted_proxies = settings.trusted_networks
+        self.access_log = settings.access_log
+        self.client_ip = logs.client_ip
         self.management_port = settings.management_port
         self.ctx: Context | None = None
         web = Web(
@@ -149,6 +164,22 @@ class KeyturnApp:
         self._discovery_response = json_response(self.metadata, no_store=False)
         self.background: BackgroundWork | None = None
 
+    def _log_request(self, scope: Scope, status: int, seconds: float) -> None:
+        client = scope.get("client")
+        fields: dict[str, object] = {
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": status,
+            "duration_ms": round(seconds * 1000, 3),
+            "ip": self.client_ip.get() or (client[0] if client else None),
+        }
+        ended = logs.outcome.get()
+        if ended is not None:
+            fields["error"], detail = ended
+            if detail:
+                fields["detail"] = detail
+        logs.access.info("request", extra={"fields": fields})
+
     def _listener_serves(self, scope: Scope) -> bool:
         """With a management port, it serves only the management paths, and /metrics
         is served only there (operators keep it off the public listener)."""
@@ -163,9 +194,16 @@ class KeyturnApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            started = time.perf_counter()
+            rid = request_id(scope)
+            logs.request_id.set(rid.decode())
             response = await self._respond(scope, receive)
-            response.headers.append((b"x-request-id", request_id(scope)))
+            response.headers.append((b"x-request-id", rid))
             await send_response(send, response)
+            if response.status < 500 and scope["path"] not in _NO_DATABASE:
+                OUTAGE.served()
+            if self.access_log:
+                self._log_request(scope, response.status, time.perf_counter() - started)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
 
@@ -234,4 +272,6 @@ def request_id(scope: Scope) -> bytes:
 
 def create_app() -> KeyturnApp:
     # `keyturn serve` has already warned about the environment it hands down.
-    return KeyturnApp(load_settings(warn=False))
+    settings = load_settings(warn=False)
+    logs.configure(settings.log_level, settings.log_format)
+    return KeyturnApp(settings)

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from keyturn import logs
 from keyturn.config import Network
 from keyturn.http.forwarded import client_address
 
@@ -97,13 +98,15 @@ async def read_request(
         more = message.get("more_body", False)
     client = scope.get("client")
     peer = client[0] if client else None
+    address = client_address(peer, headers, trusted_proxies) if trusted_proxies else peer
+    logs.client_ip.set(address)
     return Request(
         method=scope["method"],
         path=scope["path"],
         query=scope.get("query_string", b""),
         headers=headers,
         body=b"".join(chunks),
-        client_ip=client_address(peer, headers, trusted_proxies) if trusted_proxies else peer,
+        client_ip=address,
     )
 
 

@@ -11,6 +11,7 @@ import base64
 import binascii
 from urllib.parse import unquote
 
+from keyturn import logs
 from keyturn.http.asgi import Request
 from keyturn.oauth.client_auth import (
     BASIC_CHALLENGE,
@@ -36,6 +37,7 @@ async def authenticated_client(
     credentials = client_credentials(request, form)
     if credentials is None:
         raise no_credentials()
+    logs.client_id.set(credentials.client_id)  # the one it claims to be, for the log line
     return await authenticate_client(ctx, credentials, allow_disabled=allow_disabled)
 
 

@@ -115,6 +115,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "http": functools.partial(ReadTimeoutProtocol, read_timeout=settings.read_timeout),
         "lifespan": "on",
         "log_level": settings.log_level,
+        "log_config": None,  # keyturn.logs configures logging, uvicorn's loggers included
         "access_log": False,
         "server_header": False,
         "proxy_headers": False,
