@@ -118,6 +118,7 @@ class KeyturnApp:
         self.settings = settings
         self.trusted_proxies = settings.trusted_networks
         self.access_log = settings.access_log
+        self.access = logs.AccessLog(settings.log_format)
         self.client_ip = logs.client_ip
         self.management_port = settings.management_port
         self.ctx: Context | None = None
@@ -178,7 +179,7 @@ class KeyturnApp:
             fields["error"], detail = ended
             if detail:
                 fields["detail"] = detail
-        logs.access.info("request", extra={"fields": fields})
+        self.access.write(fields)
 
     def _listener_serves(self, scope: Scope) -> bool:
         """With a management port, it serves only the management paths, and /metrics
@@ -256,6 +257,7 @@ class KeyturnApp:
         self.background.start()
 
     async def shutdown(self) -> None:
+        self.access.flush()
         if self.background is not None:
             await self.background.stop()
         if self.ctx is not None:
