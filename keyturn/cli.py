@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from keyturn import __version__, admin, logs
-from keyturn.config import ConfigError, Settings, load_settings, master_secret
+from keyturn.config import ConfigError, Settings, check_serving, load_settings, master_secret
 from keyturn.logs import FORMATS, LEVELS
 from keyturn.oauth import policy
 from keyturn.oauth.context import Context
@@ -52,7 +52,7 @@ def _emit(args: argparse.Namespace, payload: Any, human: str) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from keyturn.http.serving import run_server
+    from keyturn.http.serving import bind_listeners, run_server
 
     options = {name: getattr(args, name) for name in SERVE_OPTIONS}
     settings = load_settings(options)
@@ -62,12 +62,14 @@ def serve(args: argparse.Namespace) -> int:
     for name, value in options.items():
         if value is not None:
             os.environ[f"KEYTURN_{name.upper()}"] = str(value)
+    check_serving(settings)
+    sockets = bind_listeners(settings)  # a port in use fails here, in one line
     master_secret(settings)  # create it once, before workers race for it
     if settings.workers > 1:
         _prepare_multiprocess_metrics(settings)
     asyncio.run(_prepare(settings))
     print(f"keyturn {__version__} issuer {settings.issuer_url}", flush=True)
-    run_server(settings)
+    run_server(settings, sockets)
     return 0
 
 

@@ -192,6 +192,15 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"unsupported database URL {url!r}: use sqlite:///… or postgresql://…")
 
 
+def check_serving(settings: Settings) -> None:
+    """What only `keyturn serve` needs: an issuer it can advertise."""
+    if settings.host in ("0.0.0.0", "::") and settings.issuer is None:
+        raise ConfigError(
+            "issuer: listening on all addresses needs --issuer (KEYTURN_ISSUER), the URL "
+            "clients reach this server at; it would otherwise advertise http://0.0.0.0"
+        )
+
+
 def master_secret(settings: Settings) -> str:
     """KEYTURN_SECRET_KEY, or one generated into the data directory with mode 0600."""
     if settings.secret_key is not None:

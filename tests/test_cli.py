@@ -209,3 +209,41 @@ def test_version(flag: str) -> None:
         [sys.executable, "-m", "keyturn", flag], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and result.stdout.startswith("keyturn ")
+
+
+def serve_result(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KEYTURN_SECRET_KEY": SECRET_KEY}
+    command = [sys.executable, "-m", "keyturn", "serve", "--data-dir", str(tmp_path), *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_a_port_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = serve_result(tmp_path, "--port", str(port))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"keyturn: port {port} on 127.0.0.1: Address already in use"
+    ]
+    assert "issuer" not in result.stdout  # nothing claims to have started
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+def test_all_addresses_without_an_issuer_is_refused(tmp_path: Path, host: str) -> None:
+    result = serve_result(tmp_path, "--host", host)
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and "--issuer" in result.stderr
+
+
+def test_a_bad_log_level_is_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "KEYTURN_SECRET_KEY": SECRET_KEY, "KEYTURN_LOG_LEVEL": "loud"}
+    command = [sys.executable, "-m", "keyturn", "serve", "--data-dir", str(tmp_path)]
+    bad = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines() == [
+        "keyturn: log_level must be one of debug, info, warning, error, not 'loud'"
+    ]

@@ -74,8 +74,17 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def run_server(settings: Settings) -> None:
-    """`keyturn serve`: uvicorn on the main port, and the management port if one is set.
+def bind_listeners(settings: Settings) -> list[socket.socket]:
+    """The main port, and the management port if one is set; a port in use is a
+    one-line ConfigError before anything else happens."""
+    sockets = [_bind(settings.host, settings.port, "port")]
+    if settings.management_port is not None:
+        sockets.append(_bind(settings.host, settings.management_port, "management_port"))
+    return sockets
+
+
+def run_server(settings: Settings, sockets: list[socket.socket]) -> None:
+    """`keyturn serve`: uvicorn on the bound listeners.
 
     Both listeners feed the same application, which tells them apart by the local
     port of each connection; with several workers each worker serves both.
@@ -83,16 +92,13 @@ def run_server(settings: Settings) -> None:
     config = uvicorn.Config(
         "keyturn.http.app:create_app", factory=True, **uvicorn_options(settings)
     )
-    sockets = [config.bind_socket()]
-    if settings.management_port is not None:
-        sockets.append(_bind(settings.host, settings.management_port))
     if settings.workers > 1:
         Multiprocess(config, sockets=sockets).run()
     else:
         uvicorn.Server(config).run(sockets=sockets)
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, setting: str) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -100,7 +106,7 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise ConfigError(f"management_port {port}: {exc.strerror}") from None
+        raise ConfigError(f"{setting} {port} on {host}: {exc.strerror}") from None
     sock.set_inheritable(True)
     return sock
 
