@@ -24,7 +24,8 @@ from keyturn.oauth.context import Context
 from keyturn.oauth.issue import iso_timestamp
 from keyturn.oauth.keyring import SIGNING_ALGORITHMS
 from keyturn.runtime import open_admin_store, open_context
-from keyturn.store.base import StoreUnavailable
+from keyturn.store import open_store
+from keyturn.store.base import SchemaTooNew, StoreUnavailable
 
 Command = Callable[[argparse.Namespace, Context], Awaitable[Any]]
 
@@ -93,9 +94,21 @@ async def _prepare(settings: Settings) -> None:
 # -- admin commands ----------------------------------------------------------
 
 
-async def cmd_migrate(args: argparse.Namespace, ctx: Context) -> None:
-    # open_admin_store has already migrated; report the ledger.
-    _emit(args, {"status": "migrated"}, "schema is up to date")
+async def migrate_command(args: argparse.Namespace) -> None:
+    """`keyturn migrate [--status]`: apply pending migrations (and create the first keys),
+    or only say which are applied and pending."""
+    store = await open_store(args.settings.database_url, pool_size=2, listen=False)
+    try:
+        if args.status:
+            applied, pending = await store.migration_status()
+            human = f"applied: {', '.join(applied) or '-'}; pending: {', '.join(pending) or '-'}"
+            _emit(args, {"applied": applied, "pending": pending}, human)
+            return
+        done = await store.migrate()
+        await open_context(args.settings, store=store)  # the first keys, on a new database
+        _emit(args, {"applied": done}, f"applied {', '.join(done)}" if done else "up to date")
+    finally:
+        await store.close()
 
 
 async def cmd_gc(args: argparse.Namespace, ctx: Context) -> None:
@@ -321,7 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reencrypt.add_argument("--store", required=True, help="sqlite:///…, postgresql://…, redis://…")
 
-    commands.add_parser("migrate", parents=[store], help="apply database migrations")
+    migrate = commands.add_parser("migrate", parents=[store], help="apply database migrations")
+    migrate.add_argument("--status", action="store_true", help="only list applied and pending")
     commands.add_parser("gc", parents=[store], help="purge expired and revoked rows")
     events = commands.add_parser("events", parents=[store], help="show security events")
     events.add_argument("--follow", action="store_true")
@@ -388,7 +402,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS: dict[tuple[str, str | None], Command] = {
-    ("migrate", None): cmd_migrate,
     ("gc", None): cmd_gc,
     ("events", None): cmd_events,
     ("client", "create"): cmd_client_create,
@@ -463,9 +476,12 @@ def main(argv: list[str] | None = None) -> int:
                 return client_cli.login(args.issuer, args.client_id, args.scope)
             return client_cli.print_token(args.issuer)
         args.settings = load_settings({"database": args.database, "data_dir": args.data_dir})
+        if args.command == "migrate":
+            asyncio.run(migrate_command(args))
+            return 0
         command = COMMANDS[(args.command, getattr(args, "action", None))]
         asyncio.run(_run_admin(command, args))
-    except (ConfigError, admin.AdminError, StoreUnavailable, ValueError) as exc:
+    except (ConfigError, admin.AdminError, StoreUnavailable, SchemaTooNew, ValueError) as exc:
         print(f"keyturn: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -247,3 +247,29 @@ def test_a_bad_log_level_is_one_line(tmp_path: Path) -> None:
     assert bad.stderr.strip().splitlines() == [
         "keyturn: log_level must be one of debug, info, warning, error, not 'loud'"
     ]
+
+
+def test_migrate_says_what_it_applied_and_status_what_is_pending(tmp_path: Path) -> None:
+    status = ok_json(keyturn(tmp_path, "migrate", "--status", "--json"))
+    assert status["applied"] == [] and "0001_initial" in status["pending"]
+    first = ok_json(keyturn(tmp_path, "migrate", "--json"))
+    assert first["applied"] == status["pending"]
+    assert ok_json(keyturn(tmp_path, "migrate", "--json")) == {"applied": []}
+    after = ok_json(keyturn(tmp_path, "migrate", "--status", "--json"))
+    assert after == {"applied": first["applied"], "pending": []}
+    assert ok_json(keyturn(tmp_path, "keys", "list", "--json"))  # the first keys exist
+
+
+def test_a_schema_newer_than_the_code_is_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    assert keyturn(tmp_path, "migrate").returncode == 0
+    with sqlite3.connect(tmp_path / "keyturn.db") as db:
+        db.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'x', 0)"
+        )
+    for command in (["migrate"], ["client", "list"]):
+        result = keyturn(tmp_path, *command)
+        assert result.returncode == 1, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert "9999, newer than this keyturn knows" in result.stderr

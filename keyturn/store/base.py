@@ -32,6 +32,10 @@ class StoreUnavailable(Exception):
     """The database could not be reached or answered with an internal error."""
 
 
+class SchemaTooNew(Exception):
+    """The database was migrated by a newer keyturn than this one."""
+
+
 class EmailTaken(Exception):
     """A user with that email address already exists."""
 
@@ -210,6 +214,11 @@ class Store(ClientStore, UserStore, GrantStore, CodeStore, EventStore, KeyStore,
 
     async def migrate(self) -> list[str]:
         """Apply pending migrations; return the names applied."""
+        ...
+
+    async def migration_status(self) -> tuple[list[str], list[str]]:
+        """(applied, pending) migration names; `SchemaTooNew` if the database knows
+        migrations this code does not."""
         ...
 
     async def ping(self) -> None:

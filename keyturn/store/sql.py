@@ -11,9 +11,9 @@ import time
 from typing import Any
 
 from keyturn.store import _sql as q
-from keyturn.store.base import EmailTaken, classify_miss
+from keyturn.store.base import EmailTaken, SchemaTooNew, classify_miss
 from keyturn.store.dialect import Dialect, Duplicate, Row, Statements
-from keyturn.store.migrations import CREATE_LEDGER, load_migrations
+from keyturn.store.migrations import CREATE_LEDGER, Migration, load_migrations
 from keyturn.store.records import (
     Advanced,
     AuthorizationCode,
@@ -375,6 +375,7 @@ class SqlStore:
             await self._db.lock_schema(tx)
             await self._db.run_script(tx, CREATE_LEDGER)
             done = {row[0] for row in await tx.fetch("SELECT version FROM schema_migrations")}
+            _refuse_newer(done)
             for migration in load_migrations(self._db.name):
                 if migration.version in done:
                     continue
@@ -388,11 +389,36 @@ class SqlStore:
                 applied.append(f"{migration.version:04d}_{migration.name}")
         return applied
 
+    async def migration_status(self) -> tuple[list[str], list[str]]:
+        async with self._db.transaction() as tx:
+            await self._db.run_script(tx, CREATE_LEDGER)
+            done = {row[0] for row in await tx.fetch("SELECT version FROM schema_migrations")}
+        _refuse_newer(done)
+        known = load_migrations(self._db.name)
+        names = {m.version: f"{m.version:04d}_{m.name}" for m in known}
+        applied = [names[v] for v in sorted(done)]
+        return applied, [names[m.version] for m in known if m.version not in done]
+
     async def ping(self) -> None:
         await self._db.fetchrow("SELECT 1")
 
     async def close(self) -> None:
         await self._db.close()
+
+
+def _refuse_newer(done: set[int]) -> None:
+    newest = max((m.version for m in load_migrations_any()), default=0)
+    unknown = sorted(version for version in done if version > newest)
+    if unknown:
+        raise SchemaTooNew(
+            f"the database has migration {unknown[-1]:04d}, newer than this keyturn knows "
+            f"({newest:04d}); run the newer keyturn, or restore a matching backup"
+        )
+
+
+def load_migrations_any() -> list[Migration]:
+    # Both dialects carry the same numbered migrations.
+    return load_migrations("sqlite")
 
 
 async def _record(tx: Statements, at: float, event: NewEvent | None, **more_detail: object) -> None:
