@@ -39,6 +39,7 @@ SERVE_OPTIONS = (
     "read_timeout",
     "trusted_proxies",
     "management_port",
+    "forwarded_header",
     "log_level",
     "log_format",
     "access_log",
@@ -306,6 +307,11 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="one line per request (default on)",
+    )
+    serve_parser.add_argument(
+        "--forwarded-header",
+        choices=("x-forwarded-for", "forwarded"),
+        help="the one header trusted proxies put the client address in (default x-forwarded-for)",
     )
     serve_parser.add_argument(
         "--management-port",

@@ -66,6 +66,9 @@ class Settings:
     read_timeout: int = 10
     # Comma-separated CIDRs of proxies whose X-Forwarded-For / Forwarded is believed.
     trusted_proxies: str = ""
+    # Which header trusted proxies write the client's address in: only that one is read,
+    # since a proxy passes the other through as the client sent it.
+    forwarded_header: str = "x-forwarded-for"  # or "forwarded" (RFC 7239)
     # A second listener (same host) for /metrics, /healthz and /readyz.
     management_port: int | None = None
 
@@ -92,6 +95,9 @@ _ENV_PREFIX = "KEYTURN_"
 # Variables of the test suite and the client SDK share the prefix.
 _FOREIGN_PREFIXES = ("KEYTURN_TEST_", "KEYTURN_CLIENT_")
 _INT_FIELDS = {f.name for f in fields(Settings) if f.type in ("int", int, "int | None")}
+
+
+FORWARDED_HEADERS = ("x-forwarded-for", "forwarded")
 
 
 def _boolean(name: str, text: str) -> bool:
@@ -184,6 +190,8 @@ def _check(settings: Settings) -> None:
         )
     if settings.log_format not in FORMATS:
         raise ConfigError(f"log_format must be text or json, not {settings.log_format!r}")
+    if settings.forwarded_header not in FORWARDED_HEADERS:
+        raise ConfigError("forwarded_header must be x-forwarded-for or forwarded")
     if settings.read_timeout < 1:
         raise ConfigError("read_timeout must be at least 1 second")
     parse_networks(settings.trusted_proxies)

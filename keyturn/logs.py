@@ -81,8 +81,19 @@ def _redact_value(value: object) -> object:
 
 
 def _context_fields() -> dict[str, Any]:
+    # The client id is whatever the caller claimed (a confused client may send its
+    # secret or a token there), so it is redacted like any other text.
     found = {"request_id": request_id.get(), "client_id": client_id.get()}
-    return {name: value for name, value in found.items() if value is not None}
+    return {name: _redact_value(value) for name, value in found.items() if value is not None}
+
+
+def _text_value(value: object) -> str:
+    """A field in a text line: quoted when it holds spaces or control characters, so a
+    value cannot start a forged line of its own."""
+    text = str(value)
+    if text and text.isprintable() and " " not in text:
+        return text
+    return json.dumps(text)
 
 
 class JsonLines(logging.Formatter):
@@ -116,7 +127,7 @@ class Text(logging.Formatter):
         text = super().format(record)
         extra = {**_context_fields(), **(getattr(record, "fields", None) or {})}
         if extra:
-            text += " " + " ".join(f"{name}={value}" for name, value in extra.items())
+            text += " " + " ".join(f"{name}={_text_value(value)}" for name, value in extra.items())
         return text
 
 
@@ -168,7 +179,7 @@ class AccessLog:
         return f"{self._stamp}.{int((now - second) * 1000):03d}Z"
 
     def write(self, fields: dict[str, Any]) -> None:
-        for name in ("path", "detail"):
+        for name in ("path", "detail", "ip"):
             value = fields.get(name)
             if isinstance(value, str):
                 fields[name] = redact(value)
@@ -181,7 +192,9 @@ class AccessLog:
                 | fields
             )
         else:
-            pairs = " ".join(f"{name}={value}" for name, value in (context | fields).items())
+            pairs = " ".join(
+                f"{name}={_text_value(value)}" for name, value in (context | fields).items()
+            )
             line = f"{ts} INFO keyturn.access: request {pairs}"
         self._lines.append(line + "\n")
         if len(self._lines) >= self.MAX_BUFFERED:

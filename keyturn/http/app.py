@@ -224,7 +224,9 @@ class KeyturnApp:
             )
         assert self.ctx is not None, "lifespan start did not run"
         try:
-            request = await read_request(scope, receive, self.trusted_proxies)
+            request = await read_request(
+                scope, receive, self.trusted_proxies, self.settings.forwarded_header
+            )
             return await handler(request, self.ctx)
         except OAuthError as error:
             return oauth_error_response(error)

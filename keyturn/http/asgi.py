@@ -71,7 +71,10 @@ _LIST_HEADERS = (b"x-forwarded-for", b"forwarded")
 
 
 async def read_request(
-    scope: Scope, receive: Receive, trusted_proxies: tuple[Network, ...] = ()
+    scope: Scope,
+    receive: Receive,
+    trusted_proxies: tuple[Network, ...] = (),
+    forwarded_header: str = "x-forwarded-for",
 ) -> Request:
     """Collect the body (bounded) and index the headers; the last repeat of a header wins."""
     headers: dict[bytes, bytes] = {}
@@ -98,7 +101,11 @@ async def read_request(
         more = message.get("more_body", False)
     client = scope.get("client")
     peer = client[0] if client else None
-    address = client_address(peer, headers, trusted_proxies) if trusted_proxies else peer
+    address = (
+        client_address(peer, headers, trusted_proxies, forwarded_header)
+        if trusted_proxies
+        else peer
+    )
     logs.client_ip.set(address)
     return Request(
         method=scope["method"],

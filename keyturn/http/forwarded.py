@@ -51,17 +51,23 @@ def _forwarded_hops(header: str) -> list[str]:
 
 
 def client_address(
-    peer: str | None, headers: Mapping[bytes, bytes], trusted: tuple[Network, ...]
+    peer: str | None,
+    headers: Mapping[bytes, bytes],
+    trusted: tuple[Network, ...],
+    header: str = "x-forwarded-for",
 ) -> str | None:
-    """The address of the client that sent the request to the first trusted proxy."""
+    """The address of the client that sent the request to the first trusted proxy.
+
+    Only `header` is read: proxies append to one of the two and pass the other on as
+    the client wrote it, so reading both would let the client choose its address.
+    """
     if not trusted or peer is None:
         return peer
     nearest = _parse_address(peer)
     if nearest is None or not _trusted(nearest, trusted):
         return peer
-    forwarded = headers.get(b"forwarded")
-    if forwarded is not None:
-        hops = _forwarded_hops(forwarded.decode("latin-1"))
+    if header == "forwarded":
+        hops = _forwarded_hops(headers.get(b"forwarded", b"").decode("latin-1"))
     else:
         hops = headers.get(b"x-forwarded-for", b"").decode("latin-1").split(",")
     for hop in reversed(hops):

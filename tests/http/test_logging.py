@@ -142,3 +142,31 @@ async def test_a_database_outage_is_one_warning_and_one_recovery(tmp_path: Path)
     up = [m for m in messages if "available again" in m]
     assert (len(down), len(up)) == (1, 1), messages
     assert not [line for line in lines if "exc" in line]
+
+
+def test_a_claimed_client_id_cannot_leak_a_secret_or_forge_a_line() -> None:
+    import io
+    import logging
+
+    from keyturn import logs
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, logging.getLogger("asyncpg.pool").level)
+    try:
+        logs.configure("info", "text")
+        handler = root.handlers[0]
+        assert isinstance(handler, logging.StreamHandler)
+        handler.stream = stream = io.StringIO()
+        token = "ktr_" + "A" * 40
+        logs.client_id.set(token)
+        logging.getLogger("keyturn.test").warning("something")
+        logs.client_id.set("x\n2026-01-01T00:00:00.000Z INFO keyturn.access: request forged=1")
+        logging.getLogger("keyturn.test").warning("else")
+    finally:
+        logs.client_id.set(None)
+        root.handlers, root.level = saved[0], saved[1]
+        logging.getLogger("asyncpg.pool").setLevel(saved[2])
+        logging.getLogger("uvicorn.access").disabled = False
+    written = stream.getvalue()
+    assert token not in written
+    assert len(written.strip().splitlines()) == 2  # the newline stayed inside a quoted value

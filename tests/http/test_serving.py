@@ -75,15 +75,47 @@ async def test_forwarded_for_from_an_untrusted_peer_is_ignored(
         # Garbage right behind a trusted proxy: stop there, never believe what is left of it.
         ({"X-Forwarded-For": f"{FORWARDED_CLIENT}, garbage"}, "127.0.0.1"),
         ({"X-Forwarded-For": ""}, "127.0.0.1"),
-        ({"Forwarded": 'for="[2001:db8::1]:4711";proto=https'}, "2001:db8::1"),
-        ({"Forwarded": f"for=198.51.100.1, for={FORWARDED_CLIENT}:80"}, FORWARDED_CLIENT),
-        ({"Forwarded": "for=unknown"}, "127.0.0.1"),
+        # The proxy writes X-Forwarded-For; a Forwarded header the client sent is not read.
+        ({"Forwarded": "for=9.9.9.9", "X-Forwarded-For": FORWARDED_CLIENT}, FORWARDED_CLIENT),
+        ({"Forwarded": "for=9.9.9.9"}, "127.0.0.1"),
     ],
 )
 async def test_forwarded_for_from_a_trusted_proxy_names_the_right_most_untrusted_hop(
     proxied: httpx.AsyncClient, admin_ctx: Context, headers: dict[str, str], client: str
 ) -> None:
     assert await last_ip_after_refresh(proxied, admin_ctx, headers) == client
+
+
+@pytest.fixture(scope="module")
+def rfc7239_server(
+    server_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """A server behind a proxy that writes RFC 7239 Forwarded headers."""
+    with running_server(
+        server_database,
+        tmp_path_factory.mktemp("rfc7239"),
+        KEYTURN_TRUSTED_PROXIES="127.0.0.0/8",
+        KEYTURN_FORWARDED_HEADER="forwarded",
+    ) as process:
+        yield process
+
+
+@pytest.mark.parametrize(
+    ("headers", "client"),
+    [
+        ({"Forwarded": 'for="[2001:db8::1]:4711";proto=https'}, "2001:db8::1"),
+        ({"Forwarded": f"for=198.51.100.1, for={FORWARDED_CLIENT}:80"}, FORWARDED_CLIENT),
+        ({"Forwarded": "for=unknown"}, "127.0.0.1"),
+        # Now X-Forwarded-For is the one a client could have written itself.
+        ({"X-Forwarded-For": "9.9.9.9", "Forwarded": f"for={FORWARDED_CLIENT}"}, FORWARDED_CLIENT),
+        ({"X-Forwarded-For": "9.9.9.9"}, "127.0.0.1"),
+    ],
+)
+async def test_a_forwarded_header_proxy_is_read_through_forwarded_only(
+    rfc7239_server: ServerProcess, admin_ctx: Context, headers: dict[str, str], client: str
+) -> None:
+    async with httpx.AsyncClient(base_url=rfc7239_server.base_url, timeout=10) as http:
+        assert await last_ip_after_refresh(http, admin_ctx, headers) == client
 
 
 def slow_request(base_url: str, body_after: float) -> bytes:
