@@ -119,7 +119,6 @@ class KeyturnApp:
         self.trusted_proxies = settings.trusted_networks
         self.access_log = settings.access_log
         self.access = logs.AccessLog(settings.log_format)
-        self.client_ip = logs.client_ip
         self.management_port = settings.management_port
         self.ctx: Context | None = None
         web = Web(
@@ -172,7 +171,7 @@ class KeyturnApp:
             "path": scope["path"],
             "status": status,
             "duration_ms": round(seconds * 1000, 3),
-            "ip": self.client_ip.get() or (client[0] if client else None),
+            "ip": logs.client_ip.get() or (client[0] if client else None),
         }
         ended = logs.outcome.get()
         if ended is not None:

@@ -9,14 +9,10 @@ from keyturn.store.records import EventKind, NewEvent, RevocationReason, User, u
 
 async def revoke_for_user(ctx: Context, user: User, grant_id: bytes, ip: str | None) -> bool:
     """The user revokes an application's access (and their consent to it) on the account
-    page. False when the grant is not theirs."""
-    grant = await ctx.store.get_grant(grant_id)
-    if grant is None or grant.user_id != user.user_id:
-        return False
+    page. False when the grant is not theirs (the store checks, on the locked row)."""
     event = NewEvent(
         EventKind.GRANT_REVOKED,
         actor=user_actor(user.user_id),
-        client_id=grant.client_id,
         user_id=user.user_id,
         grant_id=grant_id,
         ip=ip,

@@ -7,6 +7,7 @@ crash can lose the change and its event together, never one without the other.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -234,6 +235,8 @@ class SqlStore:
                 return False
             await tx.execute(q.REVOKE_GRANT, grant_id, RevocationReason.REVOKED_BY_USER, now)
             await tx.execute(q.DELETE_CONSENT, user_id, grant.client_id)
+            if event is not None:  # the client is known only from the locked row
+                event = dataclasses.replace(event, client_id=grant.client_id)
             await _record(tx, now, event, reason=RevocationReason.REVOKED_BY_USER)
         return True
 
@@ -375,8 +378,9 @@ class SqlStore:
             await self._db.lock_schema(tx)
             await self._db.run_script(tx, CREATE_LEDGER)
             done = {row[0] for row in await tx.fetch("SELECT version FROM schema_migrations")}
-            _refuse_newer(done)
-            for migration in load_migrations(self._db.name):
+            known = load_migrations(self._db.name)
+            _refuse_newer(done, known)
+            for migration in known:
                 if migration.version in done:
                     continue
                 await self._db.run_script(tx, migration.sql)
@@ -393,8 +397,8 @@ class SqlStore:
         async with self._db.transaction() as tx:
             await self._db.run_script(tx, CREATE_LEDGER)
             done = {row[0] for row in await tx.fetch("SELECT version FROM schema_migrations")}
-        _refuse_newer(done)
         known = load_migrations(self._db.name)
+        _refuse_newer(done, known)
         names = {m.version: f"{m.version:04d}_{m.name}" for m in known}
         applied = [names[v] for v in sorted(done)]
         return applied, [names[m.version] for m in known if m.version not in done]
@@ -406,19 +410,14 @@ class SqlStore:
         await self._db.close()
 
 
-def _refuse_newer(done: set[int]) -> None:
-    newest = max((m.version for m in load_migrations_any()), default=0)
+def _refuse_newer(done: set[int], known: list[Migration]) -> None:
+    newest = max((m.version for m in known), default=0)
     unknown = sorted(version for version in done if version > newest)
     if unknown:
         raise SchemaTooNew(
             f"the database has migration {unknown[-1]:04d}, newer than this keyturn knows "
             f"({newest:04d}); run the newer keyturn, or restore a matching backup"
         )
-
-
-def load_migrations_any() -> list[Migration]:
-    # Both dialects carry the same numbered migrations.
-    return load_migrations("sqlite")
 
 
 async def _record(tx: Statements, at: float, event: NewEvent | None, **more_detail: object) -> None:

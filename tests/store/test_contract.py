@@ -162,6 +162,7 @@ async def test_a_user_revoking_a_grant_forgets_consent_in_the_same_step(seeded: 
     assert await seeded.get_consent(user.user_id, "app") is None
     (recorded,) = await seeded.list_events()
     assert recorded.actor == f"user:{user.user_id}"
+    assert recorded.client_id == "app"  # taken from the locked row
 
 
 async def test_duplicate_email_is_refused(seeded: Store) -> None:
