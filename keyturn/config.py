@@ -1,10 +1,17 @@
-"""Settings, read from command-line options and `KEYTURN_*` environment variables.
+"""Settings: command-line flags, then `KEYTURN_*` variables, then a TOML file, then defaults.
 
-Every option `--some-option` also reads `KEYTURN_SOME_OPTION`. Variables with
-the prefix that are no setting are ignored with one warning naming them:
-orchestrators inject such variables (Kubernetes sets `KEYTURN_SERVICE_HOST`,
-`KEYTURN_PORT=tcp://…` and more for a Service named `keyturn`), so refusing
-them would stop keyturn from starting there, and the warning still shows a typo.
+Every setting `some_option` is the flag `--some-option`, the variable
+`KEYTURN_SOME_OPTION` and the key `some_option` of the file named by `--config`
+or `KEYTURN_CONFIG`; earlier sources win. pydantic-settings validates the
+merged values, and any error becomes one line naming the setting and where its
+value came from.
+
+Variables with the prefix that are no setting are ignored with one warning
+naming them: orchestrators inject such variables (Kubernetes sets
+`KEYTURN_SERVICE_HOST`, `KEYTURN_PORT=tcp://…` and more for a Service named
+`keyturn`), so refusing them would stop keyturn from starting there, and the
+warning still shows a typo. A key in the file that is no setting is an error:
+nobody injects files.
 """
 
 from __future__ import annotations
@@ -13,68 +20,174 @@ import ipaddress
 import logging
 import os
 import secrets
+import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from keyturn.logs import FORMATS, LEVELS
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
 from keyturn.oauth.policy import REFRESH_TOKEN_RATE
 from keyturn.oauth.secrets import MIN_SECRET_LENGTH
 
+# The secret's type; its repr and str never show the value.
+Secret = SecretStr
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+LogLevel = Literal["debug", "info", "warning", "error"]
+LogFormat = Literal["text", "json"]
+ForwardedHeader = Literal["x-forwarded-for", "forwarded"]
 
-class Secret:
-    """A string whose repr never shows it."""
+ENV_PREFIX = "KEYTURN_"
+CONFIG_ENV = "KEYTURN_CONFIG"
+# Variables of the test suite and the client SDK share the prefix.
+_FOREIGN_PREFIXES = ("KEYTURN_TEST_", "KEYTURN_CLIENT_")
+REDACTED = "***"
 
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
+log = logging.getLogger("keyturn.config")
 
 
 class ConfigError(Exception):
-    pass
+    """A setting is wrong; the message is one line that names it."""
 
 
-log = logging.getLogger("keyturn.config")
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+def _setting(default: Any, help: str, *, flag: bool = True, secret: bool = False) -> Any:
+    """A field with its --help text; `flag=False` keeps it off the command line (a
+    secret in argv is visible to every user of the machine in `ps`)."""
+    return Field(default, description=help, json_schema_extra={"flag": flag, "secret": secret})
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1
-    database: str | None = None
-    issuer: str | None = None
-    data_dir: str = ".keyturn"
-    secret_key: Secret | None = None
-    redis: str | None = None
-    pool_size: int = 10
-    log_level: str = "info"
-    log_format: str = "text"  # or "json": one JSON object a line
-    access_log: bool = True
-    gc_interval: int = 300
-    refresh_token_rate: int = REFRESH_TOKEN_RATE
+class Settings(BaseSettings):
+    """Everything `keyturn serve` and the operator's commands are configured with."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid")
+
+    host: str = _setting("127.0.0.1", "address to listen on")
+    port: int = _setting(8000, "port to listen on")
+    workers: int = _setting(1, "worker processes")
+    database: str | None = _setting(
+        None, "database URL, sqlite:///… or postgresql://… (default: SQLite in the data dir)"
+    )
+    issuer: str | None = _setting(
+        None, "the URL clients reach this server at (default: http://HOST:PORT)"
+    )
+    data_dir: str = _setting(".keyturn", "data directory: SQLite database, generated secret")
+    secret_key: SecretStr | None = _setting(
+        None,
+        f"master secret, at least {MIN_SECRET_LENGTH} characters, the same on every instance; "
+        "required with PostgreSQL",
+        flag=False,
+        secret=True,
+    )
+    redis: str | None = _setting(
+        None, "Redis URL for rate limits shared by workers and instances", secret=True
+    )
+    pool_size: int = _setting(10, "database connections per worker")
+    log_level: LogLevel = _setting("info", "debug, info, warning or error")
+    log_format: LogFormat = _setting("text", "text, or json: one JSON object a line")
+    access_log: bool = _setting(True, "one log line per request")
+    gc_interval: int = _setting(300, "seconds between purges of expired rows")
+    refresh_token_rate: int = _setting(
+        REFRESH_TOKEN_RATE, "refreshes a minute one refresh token may make"
+    )
     # Seconds a request may take to arrive, headers and body together (slowloris).
-    read_timeout: int = 10
-    # Comma-separated CIDRs of proxies whose X-Forwarded-For / Forwarded is believed.
-    trusted_proxies: str = ""
+    read_timeout: int = _setting(10, "seconds a request may take to arrive, headers and body")
+    shutdown_timeout: int = _setting(10, "seconds in-flight requests get to finish after SIGTERM")
+    trusted_proxies: Annotated[tuple[Network, ...], NoDecode] = _setting(
+        (), "CIDRs of proxies whose forwarded headers are believed, comma-separated"
+    )
     # Which header trusted proxies write the client's address in: only that one is read,
     # since a proxy passes the other through as the client sent it.
-    forwarded_header: str = "x-forwarded-for"  # or "forwarded" (RFC 7239)
-    # A second listener (same host) for /metrics, /healthz and /readyz.
-    management_port: int | None = None
+    forwarded_header: ForwardedHeader = _setting(
+        "x-forwarded-for", "the header trusted proxies put the client address in"
+    )
+    management_port: int | None = _setting(
+        None, "a second listener for /metrics, /healthz and /readyz"
+    )
+    config: str | None = _setting(None, "a TOML file of settings")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Keyword arguments (the flags) win, then the environment, then the file.
+        init = init_settings()
+        environment = Environment(settings_cls, os.environ)
+        path = init.get("config") or environment().get("config")
+        return (init_settings, environment, ConfigFile(settings_cls, path))
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            return tuple(_network(part) for part in value)
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
+        return value
+
+    @field_validator("port", "management_port")
+    @classmethod
+    def _port_number(cls, value: int | None) -> int | None:
+        if value is not None and not 0 < value < 65536:
+            raise ValueError(f"{value} is no port number (1-65535)")
+        return value
+
+    @field_validator("workers", "pool_size", "read_timeout", "gc_interval", "refresh_token_rate")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1")
+        return value
+
+    @field_validator("shutdown_timeout")
+    @classmethod
+    def _not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must be 0 or more")
+        return value
+
+    @field_validator("database")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(
+            ("sqlite:///", "postgresql://", "postgres://")
+        ):
+            raise ValueError("unsupported database URL: use sqlite:///… or postgresql://…")
+        return value
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            raise ValueError("must be an absolute http(s) URL without a query")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> Settings:
+        if self.management_port is not None and self.management_port == self.port:
+            raise ValueError("management_port must differ from port")
+        return self
 
     @property
     def trusted_networks(self) -> tuple[Network, ...]:
-        return parse_networks(self.trusted_proxies)
+        return self.trusted_proxies
 
     @property
     def database_url(self) -> str:
@@ -91,113 +204,125 @@ class Settings:
         return self.database_url.startswith("sqlite:")
 
 
-_ENV_PREFIX = "KEYTURN_"
-# Variables of the test suite and the client SDK share the prefix.
-_FOREIGN_PREFIXES = ("KEYTURN_TEST_", "KEYTURN_CLIENT_")
-_INT_FIELDS = {f.name for f in fields(Settings) if f.type in ("int", int, "int | None")}
+FORWARDED_HEADERS: tuple[str, ...] = ("x-forwarded-for", "forwarded")
 
 
-FORWARDED_HEADERS = ("x-forwarded-for", "forwarded")
-
-
-def _boolean(name: str, text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be true or false, not {text!r}")
+def _network(text: Any) -> Network:
+    try:
+        return ipaddress.ip_network(str(text).strip(), strict=False)
+    except ValueError:
+        raise ValueError(f"{str(text).strip()!r} is not a CIDR") from None
 
 
 def parse_networks(text: str) -> tuple[Network, ...]:
-    networks = []
-    for part in text.split(","):
-        if part.strip():
+    try:
+        return Settings._split_networks(text)  # type: ignore[no-any-return]
+    except ValueError as exc:
+        raise ConfigError(f"trusted_proxies: {exc}") from None
+
+
+class Environment(PydanticBaseSettingsSource):
+    """`KEYTURN_<SETTING>` variables; others with the prefix are left out (see
+    `environment_warnings`), and so is a KEYTURN_PORT that is no number."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        known = settings_cls.model_fields.keys()
+        self.values: dict[str, str] = {}
+        for key, raw in environ.items():
+            name = key.removeprefix(ENV_PREFIX).lower()
+            if key.startswith(ENV_PREFIX) and name in known and _usable(name, raw):
+                self.values[name] = raw
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.values)
+
+
+def _usable(name: str, raw: str) -> bool:
+    # Kubernetes' service link, e.g. KEYTURN_PORT=tcp://10.0.0.7:8000.
+    return name != "port" or raw.strip().isdigit()
+
+
+class ConfigFile(PydanticBaseSettingsSource):
+    """The TOML file; keys are setting names."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: str | None) -> None:
+        super().__init__(settings_cls)
+        self.path = path
+        self.values: dict[str, Any] = {}
+        if path is not None:
             try:
-                networks.append(ipaddress.ip_network(part.strip(), strict=False))
-            except ValueError:
-                raise ConfigError(f"trusted_proxies: {part.strip()!r} is not a CIDR") from None
-    return tuple(networks)
+                with open(path, "rb") as handle:
+                    self.values = tomllib.load(handle)
+            except OSError as exc:
+                raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from None
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"config: {path} is not valid TOML: {exc}") from None
+            self.values.pop("config", None)  # a file cannot name another file
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.values)
 
 
-def load_settings(
-    options: Mapping[str, Any] | None = None,
-    environ: Mapping[str, str] | None = None,
-    *,
-    warn: bool = True,
-) -> Settings:
-    """Command-line options win over the environment, which wins over defaults.
+def environment_warnings(environ: Mapping[str, str] | None = None) -> list[str]:
+    """What `load_settings` warns about in the environment, one message each."""
+    environ = os.environ if environ is None else environ
+    known = Settings.model_fields.keys()
+    ignored, messages = [], []
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX) or key.startswith(_FOREIGN_PREFIXES):
+            continue
+        name = key.removeprefix(ENV_PREFIX).lower()
+        if name not in known:
+            ignored.append(key)
+        elif not _usable(name, raw):
+            messages.append(f"ignoring KEYTURN_PORT={raw!r}: not a port number")
+    if ignored:
+        messages.append(f"ignoring environment variables that are no setting: {', '.join(ignored)}")
+    return messages
+
+
+def load_settings(options: Mapping[str, Any] | None = None, *, warn: bool = True) -> Settings:
+    """Flags (`options`, None meaning not given) over the environment over the file.
 
     `warn=False` is for worker processes, which read the same environment as the
     command that started them and so would repeat its warnings.
     """
-    environ = os.environ if environ is None else environ
-    known = {f.name for f in fields(Settings)}
-    values: dict[str, Any] = {}
-    ignored: list[str] = []
-    for key, raw in environ.items():
-        if not key.startswith(_ENV_PREFIX) or key.startswith(_FOREIGN_PREFIXES):
-            continue
-        name = key.removeprefix(_ENV_PREFIX).lower()
-        if name not in known:
-            ignored.append(key)
-        elif name == "port" and not raw.strip().isdigit():
-            # Kubernetes' service link, e.g. KEYTURN_PORT=tcp://10.0.0.7:8000.
-            if warn:
-                log.warning("ignoring KEYTURN_PORT=%r: not a port number", raw)
-        else:
-            values[name] = raw
-    if ignored and warn:
-        log.warning("ignoring environment variables that are no setting: %s", ", ".join(ignored))
-    for name, value in (options or {}).items():
-        if value is not None and name in known:
-            values[name] = value
-    _convert(values)
-    settings = Settings(**values)
-    _check(settings)
-    return settings
+    given = {name: value for name, value in (options or {}).items() if value is not None}
+    if warn:
+        for message in environment_warnings():
+            log.warning("%s", message)
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc, given)) from None
 
 
-def _convert(values: dict[str, Any]) -> None:
-    """Strings from the environment (and flags) into the settings' types, in place."""
-    if isinstance(values.get("access_log"), str):
-        values["access_log"] = _boolean("access_log", values["access_log"])
-    for name in _INT_FIELDS & values.keys():
-        try:
-            values[name] = int(values[name])
-        except ValueError:
-            raise ConfigError(f"{name} must be a whole number, not {values[name]!r}") from None
-    if isinstance(values.get("secret_key"), str):
-        values["secret_key"] = Secret(values["secret_key"])
+def _one_line(error: ValidationError, flags: Mapping[str, Any]) -> str:
+    """The first problem, naming the setting and the source of the wrong value; the
+    value itself is left out, since it may be a secret."""
+    first = error.errors()[0]
+    name = str(first["loc"][0]) if first["loc"] else "settings"
+    if first["type"] == "extra_forbidden":
+        return f"config: {name!r} in {_source_of('config', flags)} is no setting"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{name}: {message} (from {_source_of(name, flags)})"
 
 
-def _check(settings: Settings) -> None:
-    if settings.secret_key is not None and len(settings.secret_key.reveal()) < MIN_SECRET_LENGTH:
-        raise ConfigError(f"KEYTURN_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters")
-    if not 0 < settings.port < 65536:
-        raise ConfigError(f"port {settings.port} is out of range")
-    if settings.workers < 1 or settings.pool_size < 1:
-        raise ConfigError("workers and pool_size must be at least 1")
-    if settings.management_port is not None and (
-        not 0 < settings.management_port < 65536 or settings.management_port == settings.port
-    ):
-        raise ConfigError(
-            f"management_port {settings.management_port} must be a free port other than port"
-        )
-    if settings.log_level not in LEVELS:
-        raise ConfigError(
-            f"log_level must be one of {', '.join(LEVELS)}, not {settings.log_level!r}"
-        )
-    if settings.log_format not in FORMATS:
-        raise ConfigError(f"log_format must be text or json, not {settings.log_format!r}")
-    if settings.forwarded_header not in FORWARDED_HEADERS:
-        raise ConfigError("forwarded_header must be x-forwarded-for or forwarded")
-    if settings.read_timeout < 1:
-        raise ConfigError("read_timeout must be at least 1 second")
-    parse_networks(settings.trusted_proxies)
-    url = settings.database_url
-    if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
-        raise ConfigError(f"unsupported database URL {url!r}: use sqlite:///… or postgresql://…")
+def _source_of(name: str, flags: Mapping[str, Any]) -> str:
+    if name == "config":
+        return str(flags.get("config") or os.environ.get(CONFIG_ENV))
+    if name in flags:
+        return "--" + name.replace("_", "-")
+    if f"{ENV_PREFIX}{name.upper()}" in os.environ:
+        return f"{ENV_PREFIX}{name.upper()}"
+    return f"the config file {flags.get('config') or os.environ.get(CONFIG_ENV)}"
 
 
 def check_serving(settings: Settings) -> None:
@@ -209,16 +334,61 @@ def check_serving(settings: Settings) -> None:
         )
 
 
-def master_secret(settings: Settings) -> str:
-    """KEYTURN_SECRET_KEY, or one generated into the data directory with mode 0600."""
+def shown(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain values, every secret replaced by "***" (and a
+    password inside a URL too), for `keyturn config show`."""
+    out: dict[str, Any] = {}
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        extra = field.json_schema_extra
+        secret = isinstance(extra, dict) and extra.get("secret") is True
+        if isinstance(value, SecretStr):
+            value = REDACTED
+        elif isinstance(value, tuple):
+            value = [str(item) for item in value]
+        elif isinstance(value, str) and (secret or name == "database"):
+            value = _without_password(value)
+        out[name] = value
+    return out
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{REDACTED}@{host}"))
+
+
+def master_secret(settings: Settings, *, create: bool = False) -> str:
+    """KEYTURN_SECRET_KEY, or on the embedded default the one in the data directory.
+
+    Only `serve` and `migrate` pass `create`, which generates one (mode 0600) on
+    first start. With PostgreSQL there is no generated secret: one instance's
+    file would lock every other instance out of the keys it sealed.
+    """
     if settings.secret_key is not None:
-        return settings.secret_key.reveal()
+        return settings.secret_key.get_secret_value()
+    if not settings.embedded:
+        raise ConfigError(
+            "secret_key: KEYTURN_SECRET_KEY (or secret_key in the config file) is required "
+            "with PostgreSQL, the same on every instance"
+        )
     path = Path(settings.data_dir) / "secret_key"
     if path.exists():
         value = path.read_text().strip()
         if len(value) < MIN_SECRET_LENGTH:
             raise ConfigError(f"{path} holds a secret shorter than {MIN_SECRET_LENGTH} characters")
         return value
+    if not create:
+        raise ConfigError(
+            f"secret_key: {path} does not exist; `keyturn serve` or `keyturn migrate` creates it"
+        )
+    _write_new_secret(path)
+    return master_secret(settings)
+
+
+def _write_new_secret(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # Write a private temporary file, then link it into place: link() fails if
     # another worker won the race, and nobody ever reads a half-written file.
@@ -232,4 +402,3 @@ def master_secret(settings: Settings) -> str:
         pass
     finally:
         temporary.unlink()
-    return master_secret(settings)

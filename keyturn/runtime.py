@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from keyturn.config import Settings, master_secret
+from pathlib import Path
+
+from keyturn.config import ConfigError, Settings, master_secret
 from keyturn.oauth.clock import Clock, SystemClock
 from keyturn.oauth.context import Context, Keys
 from keyturn.oauth.ratelimit import RateLimiter
@@ -16,24 +18,48 @@ CSRF_PURPOSE = "keyturn csrf v1"
 
 
 async def open_admin_store(settings: Settings) -> Store:
-    """A store for one-shot commands: migrated, no listener."""
+    """A store for one-shot commands, which create nothing: the database must exist
+    and be migrated (by `keyturn serve` or `keyturn migrate`); no listener."""
+    if settings.embedded:
+        path = Path(settings.database_url.removeprefix("sqlite:///"))
+        if not path.exists():
+            where = "data_dir" if settings.database is None else "database"
+            raise ConfigError(
+                f"{where}: no keyturn database at {path}; `keyturn serve` or "
+                "`keyturn migrate` creates it (is --data-dir / KEYTURN_DATA_DIR the server's?)"
+            )
     store = await open_store(settings.database_url, pool_size=2, listen=False)
-    await store.migrate()
+    try:
+        _, pending = await store.migration_status()
+    except BaseException:
+        await store.close()
+        raise
+    if pending:
+        await store.close()
+        raise ConfigError(
+            f"database: not migrated (pending {', '.join(pending)}); run `keyturn migrate`"
+        )
     return store
 
 
 async def open_context(
-    settings: Settings, *, clock: Clock | None = None, store: Store | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    store: Store | None = None,
+    create: bool = True,
 ) -> Context:
+    """The protocol context; `create=False` (the operator's commands) refuses to make a
+    secret or the first keys, which only `serve` and `migrate` may."""
     clock = clock or SystemClock()
     if store is None:
         store = await open_store(settings.database_url, pool_size=settings.pool_size)
         await store.migrate()
-    secret = master_secret(settings)
+    secret = master_secret(settings, create=create)
     return Context(
         store=store,
         clock=clock,
-        keys=await Keys.load(store, derive_key(secret, WRAP_PURPOSE), clock),
+        keys=await Keys.load(store, derive_key(secret, WRAP_PURPOSE), clock, create=create),
         secrets=SecretHasher(derive_key(secret, CLIENT_SECRET_PURPOSE)),
         issuer=settings.issuer_url,
         limiter=RateLimiter.from_url(settings.redis, clock),

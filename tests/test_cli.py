@@ -22,15 +22,22 @@ def keyturn(
     return subprocess.run(command, input=stdin, capture_output=True, text=True, env=env, timeout=60)
 
 
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A data directory `keyturn migrate` has prepared, as the operator's commands need."""
+    assert keyturn(tmp_path, "migrate").returncode == 0
+    return tmp_path
+
+
 def ok_json(result: subprocess.CompletedProcess[str]) -> Any:
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
-def test_client_lifecycle(tmp_path: Path) -> None:
+def test_client_lifecycle(data_dir: Path) -> None:
     created = ok_json(
         keyturn(
-            tmp_path,
+            data_dir,
             "client",
             "create",
             "--name",
@@ -43,24 +50,24 @@ def test_client_lifecycle(tmp_path: Path) -> None:
         )
     )
     assert set(created) == {"client_id", "client_secret"}
-    public = ok_json(keyturn(tmp_path, "client", "create", "--name", "CLI", "--public", "--json"))
+    public = ok_json(keyturn(data_dir, "client", "create", "--name", "CLI", "--public", "--json"))
     assert set(public) == {"client_id"}
     rotated = ok_json(
         keyturn(
-            tmp_path, "client", "rotate-secret", created["client_id"], "--revoke-tokens", "--json"
+            data_dir, "client", "rotate-secret", created["client_id"], "--revoke-tokens", "--json"
         )
     )
     assert rotated["client_id"] == created["client_id"]
     assert rotated["client_secret"] != created["client_secret"]
-    listed = ok_json(keyturn(tmp_path, "client", "list", "--json"))
+    listed = ok_json(keyturn(data_dir, "client", "list", "--json"))
     assert [c["name"] for c in listed] == ["Web", "CLI"]
     assert listed[0]["grant_types"] == ["authorization_code", "refresh_token"]
-    assert keyturn(tmp_path, "client", "disable", created["client_id"]).returncode == 0
-    assert ok_json(keyturn(tmp_path, "client", "list", "--json"))[0]["disabled"] is True
+    assert keyturn(data_dir, "client", "disable", created["client_id"]).returncode == 0
+    assert ok_json(keyturn(data_dir, "client", "list", "--json"))[0]["disabled"] is True
 
 
-def test_public_client_cannot_turn_off_rotation(tmp_path: Path) -> None:
-    result = keyturn(tmp_path, "client", "create", "--name", "X", "--public", "--no-rotation")
+def test_public_client_cannot_turn_off_rotation(data_dir: Path) -> None:
+    result = keyturn(data_dir, "client", "create", "--name", "X", "--public", "--no-rotation")
     assert result.returncode == 1
     assert "rotate" in result.stderr
 
@@ -74,15 +81,15 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     )
 
 
-def test_unknown_client_is_exit_1_with_reason(tmp_path: Path) -> None:
-    result = keyturn(tmp_path, "client", "rotate-secret", "nope")
+def test_unknown_client_is_exit_1_with_reason(data_dir: Path) -> None:
+    result = keyturn(data_dir, "client", "rotate-secret", "nope")
     assert result.returncode == 1 and "nope" in result.stderr
 
 
-def test_users_grants_and_revoke_matching_nothing(tmp_path: Path) -> None:
+def test_users_grants_and_revoke_matching_nothing(data_dir: Path) -> None:
     user = ok_json(
         keyturn(
-            tmp_path,
+            data_dir,
             "user",
             "create",
             "--email",
@@ -93,30 +100,30 @@ def test_users_grants_and_revoke_matching_nothing(tmp_path: Path) -> None:
         )
     )
     assert len(user["user_id"]) == 32
-    duplicate = keyturn(tmp_path, "user", "create", "--email", "ann@example.com")
+    duplicate = keyturn(data_dir, "user", "create", "--email", "ann@example.com")
     assert duplicate.returncode == 1
-    assert ok_json(keyturn(tmp_path, "grant", "list", "--user", "ann@example.com", "--json")) == []
-    revoked = keyturn(tmp_path, "grant", "revoke", "--user", "ann@example.com", "--reason", "test")
+    assert ok_json(keyturn(data_dir, "grant", "list", "--user", "ann@example.com", "--json")) == []
+    revoked = keyturn(data_dir, "grant", "revoke", "--user", "ann@example.com", "--reason", "test")
     assert revoked.returncode == 0
-    on = keyturn(tmp_path, "user", "enhanced-security", "ann@example.com", "on")
+    on = keyturn(data_dir, "user", "enhanced-security", "ann@example.com", "on")
     assert on.returncode == 0
-    claim = keyturn(tmp_path, "user", "claim", "ann@example.com", "--password-stdin", stdin="x\n")
+    claim = keyturn(data_dir, "user", "claim", "ann@example.com", "--password-stdin", stdin="x\n")
     assert claim.returncode == 1 and "not created by a partner" in claim.stderr
 
 
-def test_keys_rotate_and_list(tmp_path: Path) -> None:
-    first = ok_json(keyturn(tmp_path, "keys", "list", "--json"))
+def test_keys_rotate_and_list(data_dir: Path) -> None:
+    first = ok_json(keyturn(data_dir, "keys", "list", "--json"))
     assert {k["kind"] for k in first} == {"mac", "RS256", "ES256", "EdDSA"}
     assert all(k["current"] for k in first)
-    rotated = ok_json(keyturn(tmp_path, "keys", "rotate", "--json"))
+    rotated = ok_json(keyturn(data_dir, "keys", "rotate", "--json"))
     assert len(rotated["kids"]) == 4
-    keys = ok_json(keyturn(tmp_path, "keys", "list", "--json"))
+    keys = ok_json(keyturn(data_dir, "keys", "list", "--json"))
     current = {k["kid"] for k in keys if k["current"]}
     assert current == set(rotated["kids"])
     assert all(k["retired_at"] is None for k in keys)
     old_mac = next(k["kid"] for k in first if k["kind"] == "mac")
-    assert keyturn(tmp_path, "keys", "retire", str(old_mac)).returncode == 0
-    last = keyturn(tmp_path, "keys", "retire", str(rotated["kids"][0]))
+    assert keyturn(data_dir, "keys", "retire", str(old_mac)).returncode == 0
+    last = keyturn(data_dir, "keys", "retire", str(rotated["kids"][0]))
     assert last.returncode == 1 and "last" in last.stderr
 
 
@@ -134,17 +141,16 @@ def test_migrate_gc_and_events(tmp_path: Path) -> None:
     assert isinstance(events, list)
     assert [event["kind"] for event in events] == ["user_created", "enhanced_security"]
     assert {event["actor"] for event in events} == {"cli"}
-    assert ok_json(keyturn(tmp_path / "empty", "events", "--json")) == []
 
 
-def test_events_follow_json_prints_one_object_a_line(tmp_path: Path) -> None:
-    keyturn(tmp_path, "user", "create", "--email", "bob@example.com")
-    keyturn(tmp_path, "user", "enhanced-security", "bob@example.com", "on")
-    keyturn(tmp_path, "user", "enhanced-security", "bob@example.com", "off")
+def test_events_follow_json_prints_one_object_a_line(data_dir: Path) -> None:
+    keyturn(data_dir, "user", "create", "--email", "bob@example.com")
+    keyturn(data_dir, "user", "enhanced-security", "bob@example.com", "on")
+    keyturn(data_dir, "user", "enhanced-security", "bob@example.com", "off")
     env = {**os.environ, "KEYTURN_SECRET_KEY": SECRET_KEY}
     command = [sys.executable, "-m", "keyturn", "events", "--follow", "--json"]
     follow = subprocess.Popen(
-        [*command, "--data-dir", str(tmp_path)], stdout=subprocess.PIPE, text=True, env=env
+        [*command, "--data-dir", str(data_dir)], stdout=subprocess.PIPE, text=True, env=env
     )
     try:
         assert follow.stdout is not None
@@ -155,11 +161,11 @@ def test_events_follow_json_prints_one_object_a_line(tmp_path: Path) -> None:
     assert [json.loads(line)["detail"]["enabled"] for line in lines] == [True, False]
 
 
-def test_unknown_setting_in_environment_is_a_warning(tmp_path: Path) -> None:
+def test_unknown_setting_in_environment_is_a_warning(data_dir: Path) -> None:
     """Orchestrators inject variables with our prefix; a typo is still named."""
     env = {**os.environ, "KEYTURN_SECRET_KEY": SECRET_KEY, "KEYTURN_DATABSE": "typo"}
     result = subprocess.run(
-        [sys.executable, "-m", "keyturn", "client", "list", "--data-dir", str(tmp_path)],
+        [sys.executable, "-m", "keyturn", "client", "list", "--data-dir", str(data_dir)],
         capture_output=True,
         text=True,
         env=env,
@@ -244,9 +250,9 @@ def test_a_bad_log_level_is_one_line(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "keyturn", "serve", "--data-dir", str(tmp_path)]
     bad = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
     assert bad.returncode == 1
-    assert bad.stderr.strip().splitlines() == [
-        "keyturn: log_level must be one of debug, info, warning, error, not 'loud'"
-    ]
+    [line] = bad.stderr.strip().splitlines()
+    assert line.startswith("keyturn: log_level: Input should be 'debug', 'info', 'warning' or")
+    assert line.endswith("(from KEYTURN_LOG_LEVEL)")
 
 
 def test_migrate_says_what_it_applied_and_status_what_is_pending(tmp_path: Path) -> None:
@@ -273,3 +279,72 @@ def test_a_schema_newer_than_the_code_is_refused(tmp_path: Path) -> None:
         assert result.returncode == 1, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
         assert "9999, newer than this keyturn knows" in result.stderr
+
+
+def test_commands_create_nothing_in_a_missing_data_dir(tmp_path: Path) -> None:
+    """Only serve and migrate make a database: a mistyped --data-dir is an error, not
+    a second, empty keyturn that answers every client with invalid_client."""
+    missing = tmp_path / "typo"
+    for command in (["client", "list"], ["events", "--json"], ["keys", "list"]):
+        result = keyturn(missing, *command)
+        assert result.returncode == 1
+        assert result.stderr.startswith("keyturn: data_dir: no keyturn database at")
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert not missing.exists()
+
+
+def test_commands_refuse_a_database_that_is_not_migrated(tmp_path: Path) -> None:
+    import sqlite3
+
+    sqlite3.connect(tmp_path / "keyturn.db").close()  # exists, but empty
+    result = keyturn(tmp_path, "client", "list")
+    assert result.returncode == 1
+    assert "not migrated" in result.stderr and "keyturn migrate" in result.stderr
+    with sqlite3.connect(tmp_path / "keyturn.db") as db:
+        tables = db.execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == []  # not even the migrations ledger was created
+
+
+def test_commands_do_not_generate_a_secret(tmp_path: Path) -> None:
+    """The embedded default's secret is made by serve or migrate; a command run without
+    KEYTURN_SECRET_KEY in a prepared data dir finds it, and never writes another."""
+    env = {k: v for k, v in os.environ.items() if k != "KEYTURN_SECRET_KEY"}
+    base = [sys.executable, "-m", "keyturn"]
+    migrate = subprocess.run(
+        [*base, "migrate", "--data-dir", str(tmp_path)], env=env, capture_output=True, timeout=60
+    )
+    assert migrate.returncode == 0
+    secret = (tmp_path / "secret_key").read_text()
+    listed = subprocess.run(
+        [*base, "client", "list", "--data-dir", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    (tmp_path / "secret_key").unlink()
+    lost = subprocess.run(
+        [*base, "client", "list", "--data-dir", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert lost.returncode == 1 and "secret_key" in lost.stderr
+    assert not (tmp_path / "secret_key").exists() and secret
+
+
+def test_a_different_secret_key_is_one_line(data_dir: Path) -> None:
+    env = {**os.environ, "KEYTURN_SECRET_KEY": "another-secret-of-at-least-32-characters!"}
+    result = subprocess.run(
+        [sys.executable, "-m", "keyturn", "keys", "list", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "keyturn: cannot unseal a server key: KEYTURN_SECRET_KEY differs from the one that made it"
+    ]

@@ -51,7 +51,9 @@ def serve_command(port: int, database: str, data: Path, workers: int = 1) -> lis
 
 
 def keyturn_app(database: str, data: Path, *client_options: str) -> tuple[tuple[str, str], str]:
-    """A confidential client and a user with a password, made with the keyturn CLI."""
+    """A confidential client and a user with a password, made with the keyturn CLI
+    (after `keyturn migrate`, which prepares the database the server will use)."""
+    keyturn_cli(database, data, "migrate")
     client = keyturn_cli(
         database,
         data,

@@ -31,7 +31,12 @@ from keyturn.http.asgi import (
     send_response,
 )
 from keyturn.http.authorize import AuthorizePages
-from keyturn.http.errors import OUTAGE, internal_error_response, oauth_error_response
+from keyturn.http.errors import (
+    OUTAGE,
+    internal_error_response,
+    oauth_error_response,
+    shutting_down_response,
+)
 from keyturn.http.introspect import introspect_endpoint
 from keyturn.http.login import LoginPages
 from keyturn.http.metrics import metrics_endpoint
@@ -197,7 +202,12 @@ class KeyturnApp:
             started = time.perf_counter()
             rid = request_id(scope)
             logs.request_id.set(rid.decode())
-            response = await self._respond(scope, receive)
+            try:
+                response = await self._respond(scope, receive)
+            except asyncio.CancelledError:
+                # uvicorn cancels what is still running when --shutdown-timeout ends;
+                # answer it (it would send a bare 500 and log a traceback) and end.
+                response = shutting_down_response()
             response.headers.append((b"x-request-id", rid))
             await send_response(send, response)
             if response.status < 500 and scope["path"] not in _NO_DATABASE:

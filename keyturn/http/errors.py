@@ -60,3 +60,11 @@ def internal_error_response(exc: BaseException, *, unavailable: bool) -> Respons
     if unavailable:
         error.headers["Retry-After"] = "1"
     return oauth_error_response(error)
+
+
+def shutting_down_response() -> Response:
+    """The answer to a request still unanswered when the shutdown timeout ran out: the
+    client may retry (another instance, or this one restarted)."""
+    error = TemporarilyUnavailable("The server is shutting down; retry the request.")
+    error.headers["Retry-After"] = "1"
+    return oauth_error_response(error)

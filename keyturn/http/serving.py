@@ -120,6 +120,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "loop": "uvloop",
         "http": functools.partial(ReadTimeoutProtocol, read_timeout=settings.read_timeout),
         "lifespan": "on",
+        # On SIGTERM: stop accepting, let in-flight requests finish for this long, exit.
+        "timeout_graceful_shutdown": settings.shutdown_timeout,
         "log_level": settings.log_level,
         "log_config": None,  # keyturn.logs configures logging, uvicorn's loggers included
         "access_log": False,

@@ -34,8 +34,11 @@ class Keys:
         self._loaded_at = time.monotonic()
 
     @classmethod
-    async def load(cls, store: Store, wrap_key: bytes, clock: Clock) -> Keys:
-        return cls(store, wrap_key, clock, await load_keyring(store, wrap_key, clock))
+    async def load(
+        cls, store: Store, wrap_key: bytes, clock: Clock, *, create: bool = True
+    ) -> Keys:
+        ring = await load_keyring(store, wrap_key, clock, create=create)
+        return cls(store, wrap_key, clock, ring)
 
     async def reload(self) -> None:
         self.ring = await load_keyring(self._store, self._wrap_key, self._clock)

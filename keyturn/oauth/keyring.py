@@ -29,8 +29,16 @@ SIGNING_ALGORITHMS = ("RS256", "ES256", "EdDSA")
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
 
-class KeySealError(Exception):
+class KeyringError(Exception):
+    """The server keys cannot be used; the message says why in one line."""
+
+
+class KeySealError(KeyringError):
     """Key material could not be unsealed: the master secret differs."""
+
+
+class MissingKeys(KeyringError):
+    """A database without server keys, opened by a command that may not create them."""
 
 
 def seal(wrap_key: bytes, kind: str, material: bytes) -> bytes:
@@ -101,11 +109,17 @@ class Keyring:
         return next((key for key in self.signing_keys if key.kid == kid), None)
 
 
-async def load_keyring(store: Store, wrap_key: bytes, clock: Clock) -> Keyring:
-    """Load live keys, creating the first key of each kind on a fresh database."""
+async def load_keyring(
+    store: Store, wrap_key: bytes, clock: Clock, *, create: bool = True
+) -> Keyring:
+    """Load live keys; with `create`, make the first key of each kind on a fresh database."""
     stored = await store.list_keys()
     live_kinds = {key.kind for key in stored if key.retired_at is None}
     missing = [kind for kind in (MAC_KIND, *SIGNING_ALGORITHMS) if kind not in live_kinds]
+    if missing and not create:
+        raise MissingKeys(
+            f"the database has no live {', '.join(missing)} key; `keyturn migrate` creates them"
+        )
     for kind in missing:
         await store.add_key(kind, seal(wrap_key, kind, _new_material(kind)), clock.now())
     if missing:

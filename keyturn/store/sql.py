@@ -395,8 +395,9 @@ class SqlStore:
 
     async def migration_status(self) -> tuple[list[str], list[str]]:
         async with self._db.transaction() as tx:
-            await self._db.run_script(tx, CREATE_LEDGER)
-            done = {row[0] for row in await tx.fetch("SELECT version FROM schema_migrations")}
+            done: set[int] = set()
+            if await self._db.has_table(tx, "schema_migrations"):
+                done = {row[0] for row in await tx.fetch("SELECT version FROM schema_migrations")}
         known = load_migrations(self._db.name)
         _refuse_newer(done, known)
         names = {m.version: f"{m.version:04d}_{m.name}" for m in known}

@@ -161,6 +161,12 @@ class SQLiteDialect(_Connection):
         for statement in _statements(script):
             await tx.execute(statement)
 
+    async def has_table(self, tx: Statements, name: str) -> bool:
+        row = await tx.fetchrow(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1", name
+        )
+        return row is not None
+
     async def close(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()

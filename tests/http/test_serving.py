@@ -200,3 +200,69 @@ def test_kubernetes_service_variables_are_ignored_with_one_warning(
     assert log.count("ignoring environment variables that are no setting") == 1
     assert "KEYTURN_SERVICE_HOST" in log and "KEYTURN_PORT_8000_TCP_ADDR" in log
     assert "ignoring KEYTURN_PORT='tcp://10.0.0.7:8000'" in log
+
+
+def _start_token_request(port: int, body: bytes) -> socket.socket:
+    """A request whose headers have arrived and whose body has not: in flight."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+    sock.sendall(
+        b"POST /oauth/token HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    )
+    time.sleep(0.5)  # the application has started on it and waits for the body
+    return sock
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_sigterm_lets_an_in_flight_request_finish(tmp_path: Path) -> None:
+    import signal
+
+    body = b"grant_type=client_credentials"
+    server = ServerProcess(
+        f"sqlite:///{tmp_path / 'k.db'}", tmp_path / "data", KEYTURN_SHUTDOWN_TIMEOUT="8"
+    )
+    try:
+        sock = _start_token_request(server.port, body)
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        with pytest.raises(OSError):  # no new connections while it drains
+            socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
+        assert server.process.poll() is None  # still serving the one in flight
+        sock.sendall(body)
+        answer = _read_all(sock)
+        sock.close()
+        # A complete answer in the protocol's format: no client credentials.
+        assert answer.startswith(b"HTTP/1.1 401 ")
+        assert b'"error":"invalid_client"' in answer
+        assert server.process.wait(timeout=10) in (0, -signal.SIGTERM)
+    finally:
+        server.stop()
+
+
+def test_sigterm_gives_up_on_a_request_after_the_shutdown_timeout(tmp_path: Path) -> None:
+    import signal
+
+    server = ServerProcess(
+        f"sqlite:///{tmp_path / 'k.db'}", tmp_path / "data", KEYTURN_SHUTDOWN_TIMEOUT="1"
+    )
+    try:
+        sock = _start_token_request(server.port, b"grant_type=client_credentials")
+        started = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=10) in (0, -signal.SIGTERM)
+        assert time.monotonic() - started < 6  # the timeout, not the 10 s read deadline
+        answer = _read_all(sock)
+        sock.close()
+    finally:
+        log = server.stop()
+    # Unanswered when time ran out: a 503 the client may retry, and no traceback.
+    assert answer.startswith(b"HTTP/1.1 503 ")
+    assert b'"error":"temporarily_unavailable"' in answer and b"retry-after: 1" in answer
+    assert "Traceback" not in log
