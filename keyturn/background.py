@@ -50,6 +50,10 @@ class BackgroundWork:
             ),
         ]
 
+    def every(self, seconds: float, work: Callable[[], Awaitable[object]], name: str) -> None:
+        """One more loop, stopped with the others (the HTTP layer's metric gauges)."""
+        self._tasks.append(asyncio.create_task(self._every(seconds, work, name)))
+
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()

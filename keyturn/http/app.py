@@ -39,7 +39,14 @@ from keyturn.http.errors import (
 )
 from keyturn.http.introspect import introspect_endpoint
 from keyturn.http.login import LoginPages
-from keyturn.http.metrics import metrics_endpoint
+from keyturn.http.metrics import (
+    OTHER,
+    count_security_event,
+    metrics_endpoint,
+    observe_pool,
+    observe_request,
+    start_series,
+)
 from keyturn.http.revoke import revoke_endpoint
 from keyturn.http.signup import signup_endpoint
 from keyturn.http.token import token_endpoint
@@ -89,6 +96,8 @@ _NO_DATABASE = frozenset(
         "/.well-known/oauth-authorization-server",
     }
 )
+# Pool gauges are set by every worker this often (and by the one answering a scrape).
+POOL_OBSERVE_SECONDS = 5.0
 MANAGEMENT_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
 
 
@@ -212,8 +221,12 @@ class KeyturnApp:
             await send_response(send, response)
             if response.status < 500 and scope["path"] not in _NO_DATABASE:
                 OUTAGE.served()
+            seconds = time.perf_counter() - started
+            path = scope["path"]
+            endpoint = path if path in self.routes else OTHER
+            observe_request(endpoint, scope["method"], response.status, seconds)
             if self.access_log:
-                self._log_request(scope, response.status, time.perf_counter() - started)
+                self._log_request(scope, response.status, seconds)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
 
@@ -264,8 +277,16 @@ class KeyturnApp:
 
     async def startup(self) -> None:
         self.ctx = await open_context(self.settings)
+        self.ctx.store.observe_events(count_security_event)
+        start_series(self.routes)
+        observe_pool(self.ctx)
         self.background = BackgroundWork(self.ctx, gc_interval=self.settings.gc_interval)
         self.background.start()
+        self.background.every(POOL_OBSERVE_SECONDS, self._observe_pool, "pool gauges")
+
+    async def _observe_pool(self) -> None:
+        if self.ctx is not None:
+            observe_pool(self.ctx)
 
     async def shutdown(self) -> None:
         self.access.flush()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from keyturn.http.asgi import Request, Response
+from keyturn.http.metrics import count_sign_in_failure
 from keyturn.http.session import current_session, end_session, start_session
 from keyturn.http.web import (
     Web,
@@ -71,6 +72,7 @@ class LoginPages:
         address = request.client_ip or "-"
         wait = await failure_wait(ctx, "signin", email, address)
         if wait:
+            count_sign_in_failure("throttled")
             minutes = max(1, round(wait / 60))
             return self._form(
                 request,
@@ -83,6 +85,7 @@ class LoginPages:
         stored = user.password_hash if user is not None else None
         if not await asyncio.to_thread(verify_password, password, stored) or user is None:
             await count_failure(ctx, "signin", email, address)
+            count_sign_in_failure("bad_credentials")
             return self._form(
                 request, return_to, status=401, email=email, error="Incorrect email or password."
             )

@@ -6,6 +6,7 @@ maintenance) and named after the domain action, never after SQL verbs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from keyturn.store.records import (
@@ -223,6 +224,14 @@ class Store(ClientStore, UserStore, GrantStore, CodeStore, EventStore, KeyStore,
 
     async def ping(self) -> None:
         """One round trip to the database; `StoreUnavailable` if it does not answer."""
+        ...
+
+    def pool_stats(self) -> tuple[int, int]:
+        """(connections open, connections in use) of this process's pool."""
+        ...
+
+    def observe_events(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(kind)` for every event this store records (for metrics)."""
         ...
 
     async def close(self) -> None: ...

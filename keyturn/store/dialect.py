@@ -69,6 +69,10 @@ class Dialect(Statements, Protocol):
         """Run a migration file of several statements inside `tx`."""
         ...
 
+    def pool_stats(self) -> tuple[int, int]:
+        """(connections open, connections in use)."""
+        ...
+
     async def has_table(self, tx: Statements, name: str) -> bool:
         """Whether the table exists (a status check must not create the ledger)."""
         ...

@@ -190,6 +190,10 @@ class PostgresDialect(_Connection):
     async def run_script(self, tx: Statements, script: str) -> None:
         await tx.execute(script)  # asyncpg runs a multi-statement script without parameters
 
+    def pool_stats(self) -> tuple[int, int]:
+        size = self._pool.get_size()
+        return size, size - self._pool.get_idle_size()
+
     async def has_table(self, tx: Statements, name: str) -> bool:
         row = await tx.fetchrow("SELECT to_regclass($1) IS NOT NULL", name)
         return row is not None and bool(row[0])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
+from collections.abc import Callable
 
 from keyturn.store import _sql as q
 from keyturn.store.base import EmailTaken, SchemaTooNew, classify_miss
@@ -48,6 +48,24 @@ class SqlStore:
         # cached only where other instances' changes arrive as notices.
         self._clients: dict[str, tuple[Client, float]] = {}
         self._cache_clients = dialect.on_client_change(self._client_changed)
+        self._observe: Callable[[str], None] = _ignore
+
+    def observe_events(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(kind)` for every event this store records (for metrics)."""
+        self._observe = callback
+
+    def pool_stats(self) -> tuple[int, int]:
+        return self._db.pool_stats()
+
+    async def _record(
+        self, tx: Statements, at: float, event: NewEvent | None, **more_detail: object
+    ) -> None:
+        """The event of a change, in the change's own transaction."""
+        if event is not None:
+            await tx.execute(q.INSERT_EVENT, *q.event_values(at, event, **more_detail))
+            # Counted when recorded: a transaction that then fails (an outage at
+            # commit) has counted one event too many, which a metric can bear.
+            self._observe(event.kind)
 
     def _client_changed(self, client_id: str | None) -> None:
         if client_id is None:  # notices may have been missed: trust nothing cached
@@ -60,7 +78,7 @@ class SqlStore:
     async def create_client(self, client: Client, event: NewEvent | None = None) -> None:
         async with self._db.transaction() as tx:
             await tx.execute(q.INSERT_CLIENT, *q.client_values(client))
-            await _record(tx, client.created_at, event)
+            await self._record(tx, client.created_at, event)
 
     async def get_client(self, client_id: str) -> Client | None:
         now = time.monotonic()
@@ -95,7 +113,7 @@ class SqlStore:
             if revoke_reason is not None:
                 sql, values = q.revoke_grants_sql(None, client_id)
                 revoked = await tx.execute(sql, revoke_reason, now, *values)
-            await _record(tx, now, event, grants_revoked=revoked)
+            await self._record(tx, now, event, grants_revoked=revoked)
             await self._db.announce_client_change(tx, client_id)
         self._clients.pop(client_id, None)
         return revoked
@@ -108,7 +126,7 @@ class SqlStore:
             if not await tx.execute(q.DISABLE_CLIENT, client_id):
                 return False
             revoked = await tx.execute(sql, RevocationReason.CLIENT_DISABLED, now, *values)
-            await _record(tx, now, event, grants_revoked=revoked)
+            await self._record(tx, now, event, grants_revoked=revoked)
             await self._db.announce_client_change(tx, client_id)
         self._clients.pop(client_id, None)
         return True
@@ -119,7 +137,7 @@ class SqlStore:
         try:
             async with self._db.transaction() as tx:
                 await tx.execute(q.INSERT_USER, *q.user_values(user))
-                await _record(tx, user.created_at, event)
+                await self._record(tx, user.created_at, event)
         except Duplicate as exc:
             raise EmailTaken(user.email) from exc
 
@@ -137,7 +155,7 @@ class SqlStore:
         async with self._db.transaction() as tx:
             if not await tx.execute(q.CLAIM_USER, user_id, password_hash, now):
                 return False
-            await _record(tx, now, event)
+            await self._record(tx, now, event)
         return True
 
     async def set_password(self, user_id: str, password_hash: str) -> bool:
@@ -158,7 +176,7 @@ class SqlStore:
             if not await tx.execute(q.SET_PASSWORD, user_id, password_hash):
                 return False
             ended = await tx.execute(q.END_OTHER_SESSIONS, user_id, keep_session_hash)
-            await _record(tx, now, event, sessions_ended=ended)
+            await self._record(tx, now, event, sessions_ended=ended)
         return True
 
     async def set_enhanced_security(
@@ -170,7 +188,7 @@ class SqlStore:
             if enabled:
                 sql, values = q.revoke_grants_sql(user_id, None)
                 revoked = await tx.execute(sql, RevocationReason.ENHANCED_SECURITY, now, *values)
-            await _record(tx, now, event, enabled=enabled, grants_revoked=revoked)
+            await self._record(tx, now, event, enabled=enabled, grants_revoked=revoked)
         return revoked
 
     # -- grants ------------------------------------------------------------
@@ -199,7 +217,7 @@ class SqlStore:
             await tx.execute(
                 q.REVOKE_GRANT, attempt.grant_id, RevocationReason.REUSE_DETECTED, attempt.now
             )
-            await tx.execute(q.INSERT_EVENT, *_reuse_event(grant, attempt))
+            await self._record(tx, attempt.now, _reuse_event(grant, attempt))
         revoked = await self.get_grant(attempt.grant_id)
         return ReuseDetected(revoked or grant)
 
@@ -220,7 +238,7 @@ class SqlStore:
                     q.REVOKE_GRANT_OF_CLIENT, grant_id, reason, now, client_id
                 )
             if changed:
-                await _record(tx, now, event, reason=reason)
+                await self._record(tx, now, event, reason=reason)
         return changed == 1
 
     async def revoke_user_grant(
@@ -237,7 +255,7 @@ class SqlStore:
             await tx.execute(q.DELETE_CONSENT, user_id, grant.client_id)
             if event is not None:  # the client is known only from the locked row
                 event = dataclasses.replace(event, client_id=grant.client_id)
-            await _record(tx, now, event, reason=RevocationReason.REVOKED_BY_USER)
+            await self._record(tx, now, event, reason=RevocationReason.REVOKED_BY_USER)
         return True
 
     async def revoke_grants(
@@ -252,7 +270,7 @@ class SqlStore:
         sql, values = q.revoke_grants_sql(user_id, client_id)
         async with self._db.transaction() as tx:
             count = await tx.execute(sql, reason, now, *values)
-            await _record(tx, now, event, reason=reason, count=count)
+            await self._record(tx, now, event, reason=reason, count=count)
         return count
 
     async def revoke_access(self, grant_id: bytes, access_generation: int) -> bool:
@@ -298,7 +316,7 @@ class SqlStore:
                 user_id=code.user_id,
                 grant_id=code.grant_id,
             )
-            await _record(tx, now, reuse)
+            await self._record(tx, now, reuse)
             return CodeReplayed(code.grant_id)
 
     async def create_session(self, session: Session, event: NewEvent | None = None) -> None:
@@ -310,7 +328,7 @@ class SqlStore:
                 session.auth_time,
                 session.expires_at,
             )
-            await _record(tx, session.auth_time, event)
+            await self._record(tx, session.auth_time, event)
 
     async def get_session(self, session_hash: bytes, now: float) -> Session | None:
         row = await self._db.fetchrow(q.SELECT_SESSION, session_hash, now)
@@ -334,6 +352,7 @@ class SqlStore:
     async def record_event(self, now: float, event: NewEvent) -> None:
         """An event that goes with no state change (a failed sign-in, say)."""
         await self._db.execute(q.INSERT_EVENT, *q.event_values(now, event))
+        self._observe(event.kind)
 
     async def list_events(self, *, after_id: int = 0, limit: int = 100) -> list[Event]:
         rows = await self._db.fetch(q.SELECT_EVENTS, after_id, limit)
@@ -357,7 +376,7 @@ class SqlStore:
         async with self._db.transaction() as tx:
             if not await tx.execute(q.RETIRE_KEY, kid, now):
                 return False
-            await _record(tx, now, event, kid=kid)
+            await self._record(tx, now, event, kid=kid)
         return True
 
     # -- maintenance -------------------------------------------------------
@@ -421,13 +440,8 @@ def _refuse_newer(done: set[int], known: list[Migration]) -> None:
         )
 
 
-async def _record(tx: Statements, at: float, event: NewEvent | None, **more_detail: object) -> None:
-    if event is not None:
-        await tx.execute(q.INSERT_EVENT, *q.event_values(at, event, **more_detail))
-
-
-def _reuse_event(grant: Grant, attempt: RefreshAttempt) -> tuple[Any, ...]:
-    event = NewEvent(
+def _reuse_event(grant: Grant, attempt: RefreshAttempt) -> NewEvent:
+    return NewEvent(
         EventKind.REFRESH_TOKEN_REUSE,
         client_id=grant.client_id,
         user_id=grant.user_id,
@@ -435,7 +449,10 @@ def _reuse_event(grant: Grant, attempt: RefreshAttempt) -> tuple[Any, ...]:
         ip=attempt.ip,
         detail={"presented": attempt.generation, "current": grant.refresh_generation},
     )
-    return q.event_values(attempt.now, event)
+
+
+def _ignore(_kind: str) -> None:
+    pass
 
 
 __all__ = ["CLIENT_CACHE_SECONDS", "Row", "SqlStore"]
