@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from keyturn import logs
 from keyturn.background import BackgroundWork
@@ -57,7 +58,8 @@ from keyturn.oauth.discovery import server_metadata
 from keyturn.oauth.errors import InvalidRequest, OAuthError
 from keyturn.oauth.secrets import derive_key
 from keyturn.runtime import CSRF_PURPOSE, open_context
-from keyturn.store.base import StoreUnavailable
+from keyturn.store.base import Store, StoreUnavailable
+from keyturn.tracing import TracedStore, Tracing, tracing_from_environment
 
 log = logging.getLogger("keyturn")
 
@@ -128,8 +130,9 @@ class Route:
 
 
 class KeyturnApp:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, tracing: Tracing | None = None) -> None:
         self.settings = settings
+        self.tracing = tracing
         self.trusted_proxies = settings.trusted_networks
         self.access_log = settings.access_log
         self.access = logs.AccessLog(settings.log_format)
@@ -208,27 +211,48 @@ class KeyturnApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            started = time.perf_counter()
-            rid = request_id(scope)
-            logs.request_id.set(rid.decode())
-            try:
-                response = await self._respond(scope, receive)
-            except asyncio.CancelledError:
-                # uvicorn cancels what is still running when --shutdown-timeout ends;
-                # answer it (it would send a bare 500 and log a traceback) and end.
-                response = shutting_down_response()
-            response.headers.append((b"x-request-id", rid))
-            await send_response(send, response)
-            if response.status < 500 and scope["path"] not in _NO_DATABASE:
-                OUTAGE.served()
-            seconds = time.perf_counter() - started
-            path = scope["path"]
-            endpoint = path if path in self.routes else OTHER
-            observe_request(endpoint, scope["method"], response.status, seconds)
-            if self.access_log:
-                self._log_request(scope, response.status, seconds)
+            if self.tracing is None:
+                await self._http(scope, receive, send)
+            else:
+                await self._traced_http(scope, receive, send, self.tracing)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> int:
+        started = time.perf_counter()
+        rid = request_id(scope)
+        logs.request_id.set(rid.decode())
+        try:
+            response = await self._respond(scope, receive)
+        except asyncio.CancelledError:
+            # uvicorn cancels what is still running when --shutdown-timeout ends;
+            # answer it (it would send a bare 500 and log a traceback) and end.
+            response = shutting_down_response()
+        response.headers.append((b"x-request-id", rid))
+        await send_response(send, response)
+        if response.status < 500 and scope["path"] not in _NO_DATABASE:
+            OUTAGE.served()
+        seconds = time.perf_counter() - started
+        observe_request(self._endpoint(scope), scope["method"], response.status, seconds)
+        if self.access_log:
+            self._log_request(scope, response.status, seconds)
+        return response.status
+
+    async def _traced_http(
+        self, scope: Scope, receive: Receive, send: Send, tracing: Tracing
+    ) -> None:
+        with tracing.request_span(scope, self._endpoint(scope)) as span:
+            status = await self._http(scope, receive, send)
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                from opentelemetry.trace import StatusCode
+
+                span.set_status(StatusCode.ERROR)
+
+    def _endpoint(self, scope: Scope) -> str:
+        """The route's path, or "other": unknown paths never make new metric series."""
+        path: str = scope["path"]
+        return path if path in self.routes else OTHER
 
     async def _respond(self, scope: Scope, receive: Receive) -> Response:
         route = self.routes.get(scope["path"])
@@ -277,6 +301,10 @@ class KeyturnApp:
 
     async def startup(self) -> None:
         self.ctx = await open_context(self.settings)
+        if self.tracing is not None:
+            system = "sqlite" if self.settings.embedded else "postgresql"
+            traced = TracedStore(self.ctx.store, self.tracing.tracer, system)
+            self.ctx.store = cast(Store, traced)
         self.ctx.store.observe_events(count_security_event)
         start_series(self.routes)
         observe_pool(self.ctx)
@@ -290,6 +318,8 @@ class KeyturnApp:
 
     async def shutdown(self) -> None:
         self.access.flush()
+        if self.tracing is not None:
+            self.tracing.shutdown()
         if self.background is not None:
             await self.background.stop()
         if self.ctx is not None:
@@ -308,4 +338,4 @@ def create_app() -> KeyturnApp:
     # `keyturn serve` has already warned about the environment it hands down.
     settings = load_settings(warn=False)
     logs.configure(settings.log_level, settings.log_format)
-    return KeyturnApp(settings)
+    return KeyturnApp(settings, tracing=tracing_from_environment())
