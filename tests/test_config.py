@@ -177,3 +177,25 @@ def test_shell_completion_knows_the_commands(shell: str) -> None:
     assert result.returncode == 0, result.stderr
     for word in ("serve", "migrate", "--shutdown-timeout", "rotate-secret"):
         assert word in result.stdout
+
+
+def test_an_unreachable_database_is_one_line_naming_it(tmp_path: Path) -> None:
+    for command in (["serve"], ["client", "list"]):
+        result = keyturn(
+            *command,
+            "--database",
+            "postgresql://postgres@127.0.0.1:1/keyturn",
+            "--data-dir",
+            str(tmp_path),
+            KEYTURN_SECRET_KEY=SECRET_KEY,
+        )
+        assert result.returncode == 1
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith("keyturn: database: cannot reach PostgreSQL"), line
+        assert "issuer" not in result.stdout  # nothing claims to have started
+
+
+def test_several_workers_without_redis_warn_that_limits_are_per_worker(tmp_path: Path) -> None:
+    with running_server(f"sqlite:///{tmp_path / 'k.db'}", tmp_path / "data", workers=2) as server:
+        output = server.stop()
+    assert output.count("rate limits are per worker") == 1

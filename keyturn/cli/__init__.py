@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     _check_combinations(parser, args)
     try:
         return _dispatch(args)
+    except StoreUnavailable as exc:
+        print(f"keyturn: database: {exc}", file=sys.stderr)  # the setting to look at
+        return 1
     except EXPECTED_FAILURES as exc:
         print(f"keyturn: {exc}", file=sys.stderr)
         return 1
