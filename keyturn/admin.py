@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from keyturn.oauth.context import Context
+from keyturn.oauth.grants.registration_code import normalise_email
 from keyturn.oauth.issue import iso_timestamp
 from keyturn.oauth.keyring import rotate_keys as rotate_all_keys
 from keyturn.oauth.secrets import derive_key
@@ -62,6 +63,45 @@ async def rotate_client_secret(ctx: Context, client_id: str, *, revoke_tokens: b
 
 async def disable_client(ctx: Context, client_id: str) -> None:
     await clients.disable_client(ctx, client_id, actor=CLI_ACTOR)
+
+
+async def existing_client(ctx: Context, client_id: str) -> Client:
+    return await clients.existing_client(ctx, client_id)
+
+
+async def update_client(ctx: Context, client_id: str, changes: dict[str, Any]) -> Client:
+    return await clients.update_client(ctx, client_id, changes, actor=CLI_ACTOR)
+
+
+async def enable_client(ctx: Context, client_id: str) -> None:
+    await clients.enable_client(ctx, client_id, actor=CLI_ACTOR)
+
+
+async def delete_client(ctx: Context, client_id: str) -> int:
+    return await clients.delete_client(ctx, client_id, actor=CLI_ACTOR)
+
+
+async def list_users(ctx: Context, *, email: str | None) -> list[User]:
+    """Every user (pages of 500 read one after another), or the one with that email."""
+    found: list[User] = []
+    after: tuple[Any, ...] | None = None
+    wanted = None if email is None else normalise_email(email)
+    while True:
+        page = await ctx.store.page_users(email=wanted, after=after, limit=500)
+        found += page
+        if len(page) < 500:
+            return found
+        after = (page[-1].created_at, page[-1].user_id)
+
+
+async def set_user_disabled(ctx: Context, email: str, disabled: bool) -> int:
+    user = await users.user_by_email(ctx, email)
+    return await users.set_disabled(ctx, user, disabled, actor=CLI_ACTOR)
+
+
+async def delete_user(ctx: Context, email: str) -> tuple[User, int]:
+    user = await users.user_by_email(ctx, email)
+    return user, await users.delete_user(ctx, user, actor=CLI_ACTOR)
 
 
 async def create_user(ctx: Context, email: str, password: str | None) -> User:
@@ -129,8 +169,9 @@ async def revoke_grants(
     )
 
 
-async def rotate_keys(ctx: Context, master: str) -> list[int]:
-    return await rotate_all_keys(ctx.store, derive_key(master, WRAP_PURPOSE), ctx.clock)
+async def rotate_keys(ctx: Context, master: str, *, actor: str = CLI_ACTOR) -> list[int]:
+    event = NewEvent(EventKind.KEYS_ROTATED, actor=actor)
+    return await rotate_all_keys(ctx.store, derive_key(master, WRAP_PURPOSE), ctx.clock, event)
 
 
 async def retire_key(ctx: Context, kid: int) -> None:
@@ -159,10 +200,28 @@ def client_json(client: Client) -> dict[str, Any]:
         "refresh_ttl": client.refresh_ttl,
         "rotation": client.rotation,
         "grace_seconds": client.grace_seconds,
+        "idle_ttl": client.idle_ttl,
+        "always_refresh": client.always_refresh,
+        "rate_limit": client.rate_limit,
         "disabled": client.disabled,
         "id_token_alg": client.id_token_alg,
         "access_token_format": client.access_token_format,
+        "admin": client.admin,
+        "allowed_origins": list(client.allowed_origins),
+        "require_mfa": client.require_mfa,
         "created_at": iso_timestamp(client.created_at),
+    }
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {
+        "user_id": user.user_id,
+        "email": user.email,
+        "created_at": iso_timestamp(user.created_at),
+        "enhanced_security": user.enhanced_security,
+        "disabled": user.disabled,
+        "partner_client_id": user.owner_client_id,
+        "claimed": user.claimed_at is not None,
     }
 
 

@@ -348,3 +348,82 @@ def test_a_different_secret_key_is_one_line(data_dir: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         "keyturn: cannot unseal a server key: KEYTURN_SECRET_KEY differs from the one that made it"
     ]
+
+
+def test_client_show_update_enable_delete(data_dir: Path) -> None:
+    created = ok_json(keyturn(data_dir, "client", "create", "--name", "App", "--json"))
+    client_id = created["client_id"]
+    updated = ok_json(
+        keyturn(
+            data_dir,
+            "client",
+            "update",
+            client_id,
+            "--name",
+            "App 2",
+            "--require-mfa",
+            "--allowed-origin",
+            "https://app.example",
+            "--access-ttl",
+            "600",
+            "--json",
+        )
+    )
+    assert (updated["name"], updated["require_mfa"], updated["access_ttl"]) == ("App 2", True, 600)
+    assert updated["allowed_origins"] == ["https://app.example"]
+    shown = ok_json(keyturn(data_dir, "client", "show", client_id, "--json"))
+    assert shown == updated and "client_secret" not in shown
+    cleared = ok_json(
+        keyturn(
+            data_dir,
+            "client",
+            "update",
+            client_id,
+            "--no-require-mfa",
+            "--no-allowed-origins",
+            "--json",
+        )
+    )
+    assert (cleared["require_mfa"], cleared["allowed_origins"]) == (False, [])
+    nothing = keyturn(data_dir, "client", "update", client_id)
+    assert nothing.returncode == 1 and "nothing to change" in nothing.stderr
+    bad = keyturn(data_dir, "client", "update", client_id, "--allowed-origin", "https://a.b/x")
+    assert bad.returncode == 1 and "origin" in bad.stderr
+    assert keyturn(data_dir, "client", "disable", client_id).returncode == 0
+    assert ok_json(keyturn(data_dir, "client", "enable", client_id, "--json"))["disabled"] is False
+    deleted = ok_json(keyturn(data_dir, "client", "delete", client_id, "--json"))
+    assert deleted == {"client_id": client_id, "deleted": True, "grants_revoked": 0}
+    gone = keyturn(data_dir, "client", "show", client_id)
+    assert gone.returncode == 1 and client_id in gone.stderr
+    assert client_id not in keyturn(data_dir, "client", "list").stdout
+
+
+def test_an_admin_client_gets_the_admin_scopes_and_only_it(data_dir: Path) -> None:
+    ops = ok_json(keyturn(data_dir, "client", "create", "--name", "Ops", "--admin", "--json"))
+    shown = ok_json(keyturn(data_dir, "client", "show", ops["client_id"], "--json"))
+    assert shown["admin"] is True and shown["grant_types"] == ["client_credentials"]
+    assert shown["scope"] == "keyturn:admin:read keyturn:admin:write"
+    sneaky = keyturn(data_dir, "client", "create", "--name", "X", "--scope", "keyturn:admin:write")
+    assert sneaky.returncode == 1 and "admin" in sneaky.stderr
+
+
+def test_user_list_disable_enable_delete(data_dir: Path) -> None:
+    for email in ("ann@example.com", "bob@example.com"):
+        assert keyturn(data_dir, "user", "create", "--email", email).returncode == 0
+    listed = ok_json(keyturn(data_dir, "user", "list", "--json"))
+    assert [u["email"] for u in listed] == ["ann@example.com", "bob@example.com"]
+    assert ok_json(keyturn(data_dir, "user", "disable", "ann@example.com", "--json"))["disabled"]
+    assert "disabled" in keyturn(data_dir, "user", "list").stdout
+    enabled = ok_json(keyturn(data_dir, "user", "enable", "ann@example.com", "--json"))
+    assert enabled["disabled"] is False
+    deleted = ok_json(keyturn(data_dir, "user", "delete", "ann@example.com", "--json"))
+    assert deleted["deleted"] is True
+    assert [u["email"] for u in ok_json(keyturn(data_dir, "user", "list", "--json"))] == [
+        "bob@example.com"
+    ]
+    again = keyturn(data_dir, "user", "delete", "ann@example.com")
+    assert again.returncode == 1 and "no user" in again.stderr
+    # The address is free again; the erased user's events keep only its id.
+    assert keyturn(data_dir, "user", "create", "--email", "ann@example.com").returncode == 0
+    events = ok_json(keyturn(data_dir, "events", "--json"))
+    assert "user_deleted" in [e["kind"] for e in events]

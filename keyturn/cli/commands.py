@@ -69,6 +69,9 @@ async def cmd_client_create(args: argparse.Namespace, ctx: Context) -> None:
         rate_limit=args.rate_limit,
         id_token_alg=args.id_token_alg,
         access_token_format=args.access_token_format,
+        admin=args.admin,
+        allowed_origins=tuple(args.allowed_origin or ()),
+        require_mfa=args.require_mfa,
     )
     client, secret = await admin.create_client(ctx, spec)
     payload = {"client_id": client.client_id}
@@ -87,6 +90,86 @@ async def cmd_client_rotate(args: argparse.Namespace, ctx: Context) -> None:
 async def cmd_client_disable(args: argparse.Namespace, ctx: Context) -> None:
     await admin.disable_client(ctx, args.client_id)
     emit(args, {"client_id": args.client_id, "disabled": True}, f"disabled {args.client_id}")
+
+
+# `client update` options and the setting each one changes.
+_UPDATABLE = {
+    "name": "name",
+    "redirect_uri": "redirect_uris",
+    "scope": "scope",
+    "grant_type": "grant_types",
+    "access_ttl": "access_ttl",
+    "refresh_ttl": "refresh_ttl",
+    "idle_ttl": "idle_ttl",
+    "grace": "grace_seconds",
+    "rotation": "rotation",
+    "rate_limit": "rate_limit",
+    "admin": "admin",
+    "require_mfa": "require_mfa",
+    "allowed_origin": "allowed_origins",
+}
+
+
+async def cmd_client_update(args: argparse.Namespace, ctx: Context) -> None:
+    changes: dict[str, Any] = {}
+    for option, setting in _UPDATABLE.items():
+        value = getattr(args, option)
+        if value is not None:
+            changes[setting] = tuple(value) if isinstance(value, list) else value
+    if args.no_allowed_origins:
+        changes["allowed_origins"] = ()
+    if not changes:
+        raise admin.AdminError("nothing to change: give at least one option")
+    client = await admin.update_client(ctx, args.client_id, changes)
+    emit(args, admin.client_json(client), f"updated {client.client_id}: {', '.join(changes)}")
+
+
+async def cmd_client_show(args: argparse.Namespace, ctx: Context) -> None:
+    shaped = admin.client_json(await admin.existing_client(ctx, args.client_id))
+    human = "\n".join(f"{name}: {value}" for name, value in shaped.items())
+    emit(args, shaped, human)
+
+
+async def cmd_client_enable(args: argparse.Namespace, ctx: Context) -> None:
+    await admin.enable_client(ctx, args.client_id)
+    emit(args, {"client_id": args.client_id, "disabled": False}, f"enabled {args.client_id}")
+
+
+async def cmd_client_delete(args: argparse.Namespace, ctx: Context) -> None:
+    revoked = await admin.delete_client(ctx, args.client_id)
+    payload = {"client_id": args.client_id, "deleted": True, "grants_revoked": revoked}
+    emit(args, payload, f"deleted {args.client_id}; {_grants(revoked)} revoked")
+
+
+def _grants(count: int) -> str:
+    return f"{count} grant{'' if count == 1 else 's'}"
+
+
+async def cmd_user_list(args: argparse.Namespace, ctx: Context) -> None:
+    found = await admin.list_users(ctx, email=args.email)
+    lines = [
+        f"{u.user_id}  {u.email}{'  disabled' if u.disabled else ''}"
+        f"{'  enhanced-security' if u.enhanced_security else ''}"
+        for u in found
+    ]
+    emit(args, [admin.user_json(u) for u in found], "\n".join(lines) or "no users")
+
+
+async def cmd_user_disable(args: argparse.Namespace, ctx: Context) -> None:
+    revoked = await admin.set_user_disabled(ctx, args.email, True)
+    payload = {"email": args.email, "disabled": True, "grants_revoked": revoked}
+    emit(args, payload, f"disabled {args.email}; {_grants(revoked)} revoked")
+
+
+async def cmd_user_enable(args: argparse.Namespace, ctx: Context) -> None:
+    await admin.set_user_disabled(ctx, args.email, False)
+    emit(args, {"email": args.email, "disabled": False}, f"enabled {args.email}")
+
+
+async def cmd_user_delete(args: argparse.Namespace, ctx: Context) -> None:
+    user, revoked = await admin.delete_user(ctx, args.email)
+    payload = {"user_id": user.user_id, "deleted": True, "grants_revoked": revoked}
+    emit(args, payload, f"deleted {user.user_id}; {_grants(revoked)} revoked")
 
 
 async def cmd_client_list(args: argparse.Namespace, ctx: Context) -> None:
@@ -114,7 +197,7 @@ async def cmd_user_enhanced(args: argparse.Namespace, ctx: Context) -> None:
     enabled = args.state == "on"
     revoked = await admin.set_enhanced_security(ctx, args.email, enabled)
     payload = {"email": args.email, "enhanced_security": enabled, "grants_revoked": revoked}
-    emit(args, payload, f"enhanced security {args.state}; {revoked} grants revoked")
+    emit(args, payload, f"enhanced security {args.state}; {_grants(revoked)} revoked")
 
 
 async def cmd_user_claim(args: argparse.Namespace, ctx: Context) -> None:
@@ -140,7 +223,7 @@ async def cmd_grant_revoke(args: argparse.Namespace, ctx: Context) -> None:
     count = await admin.revoke_grants(
         ctx, grant_id=args.grant, email=args.user, client_id=args.client, reason=args.reason
     )
-    emit(args, {"revoked": count}, f"revoked {count} grants")
+    emit(args, {"revoked": count}, f"revoked {_grants(count)}")
 
 
 async def cmd_keys_rotate(args: argparse.Namespace, ctx: Context) -> None:
@@ -209,6 +292,14 @@ COMMANDS: dict[tuple[str, str | None], Command] = {
     ("client", "rotate-secret"): cmd_client_rotate,
     ("client", "disable"): cmd_client_disable,
     ("client", "list"): cmd_client_list,
+    ("client", "update"): cmd_client_update,
+    ("client", "show"): cmd_client_show,
+    ("client", "enable"): cmd_client_enable,
+    ("client", "delete"): cmd_client_delete,
+    ("user", "list"): cmd_user_list,
+    ("user", "disable"): cmd_user_disable,
+    ("user", "enable"): cmd_user_enable,
+    ("user", "delete"): cmd_user_delete,
     ("user", "create"): cmd_user_create,
     ("user", "enhanced-security"): cmd_user_enhanced,
     ("user", "claim"): cmd_user_claim,

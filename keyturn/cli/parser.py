@@ -120,6 +120,28 @@ def _client_commands(
         default="opaque",
         help="opaque, or RFC 9068 JWT",
     )
+    create.add_argument(
+        "--admin",
+        action="store_true",
+        help="may use the admin API (default scopes keyturn:admin:read and :write,"
+        " grant client_credentials)",
+    )
+    create.add_argument("--require-mfa", action="store_true", help="sign-ins need a second factor")
+    create.add_argument(
+        "--allowed-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="a browser origin that gets CORS answers (repeat)",
+    )
+    _client_update(client, store)
+    show = client.add_parser("show", parents=[store], help="one client's settings")
+    show.add_argument("client_id", help="the client")
+    enable = client.add_parser("enable", parents=[store], help="let a disabled client in again")
+    enable.add_argument("client_id", help="the client")
+    delete = client.add_parser(
+        "delete", parents=[store], help="revoke every grant of the client and delete it"
+    )
+    delete.add_argument("client_id", help="the client")
     rotate = client.add_parser("rotate-secret", parents=[store], help="issue a new secret")
     rotate.add_argument("client_id", help="the client")
     rotate.add_argument(
@@ -128,6 +150,55 @@ def _client_commands(
     disable = client.add_parser("disable", parents=[store], help="refuse the client everywhere")
     disable.add_argument("client_id", help="the client")
     client.add_parser("list", parents=[store], help="every client")
+
+
+def _client_update(
+    client: argparse._SubParsersAction[argparse.ArgumentParser], store: argparse.ArgumentParser
+) -> None:
+    update = client.add_parser(
+        "update", parents=[store], help="change settings; options not given stay as they are"
+    )
+    update.add_argument("client_id", help="the client")
+    update.add_argument("--name", help="shown to users on the consent page")
+    update.add_argument(
+        "--redirect-uri", action="append", help="replaces the redirect URIs (repeat)"
+    )
+    update.add_argument("--scope", help="replaces the scopes it may ask for")
+    update.add_argument(
+        "--grant-type",
+        action="append",
+        choices=policy.KNOWN_GRANT_TYPES,
+        help="replaces the grant types (repeat)",
+    )
+    update.add_argument("--access-ttl", type=int, metavar="SECONDS", help="access-token lifetime")
+    update.add_argument("--refresh-ttl", type=int, metavar="SECONDS", help="refresh-token lifetime")
+    update.add_argument(
+        "--idle-ttl", type=int, metavar="SECONDS", help="end grants unused this long"
+    )
+    update.add_argument("--grace", type=int, metavar="SECONDS", help="refresh retry window")
+    update.add_argument(
+        "--rotation", action=argparse.BooleanOptionalAction, help="a new refresh token each time"
+    )
+    update.add_argument(
+        "--rate-limit", type=int, metavar="PER_MINUTE", help="token requests a minute"
+    )
+    update.add_argument(
+        "--admin", action=argparse.BooleanOptionalAction, help="may use the admin API"
+    )
+    update.add_argument(
+        "--require-mfa",
+        action=argparse.BooleanOptionalAction,
+        help="sign-ins need a second factor",
+    )
+    update.add_argument(
+        "--allowed-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="replaces the CORS origins (repeat; --no-allowed-origins clears them)",
+    )
+    update.add_argument(
+        "--no-allowed-origins", action="store_true", help="no CORS origins any more"
+    )
 
 
 def _user_commands(
@@ -153,6 +224,14 @@ def _user_commands(
     claim.add_argument(
         "--password-stdin", action="store_true", required=True, help="the new password, on stdin"
     )
+    listing = user.add_parser("list", parents=[store], help="every user")
+    listing.add_argument("--email", help="only the user with this email")
+    for action, text in (
+        ("disable", "no sign-in; every grant revoked, every session ended"),
+        ("enable", "let a disabled user sign in again"),
+        ("delete", "erase the user: grants revoked, email, password, sessions gone"),
+    ):
+        user.add_parser(action, parents=[store], help=text).add_argument("email", help="the user")
 
 
 def _grant_commands(

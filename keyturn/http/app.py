@@ -11,15 +11,16 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from keyturn import logs
 from keyturn.background import BackgroundWork
 from keyturn.config import Settings, load_settings, master_secret
 from keyturn.http.account import AccountPages
+from keyturn.http.admin import build_admin_api
 from keyturn.http.asgi import (
     BodyTooLarge,
     Receive,
@@ -98,6 +99,13 @@ _NO_DATABASE = frozenset(
         "/.well-known/oauth-authorization-server",
     }
 )
+ADMIN_PREFIX = "/admin/v1"
+
+
+def _is_admin(path: str) -> bool:
+    return path.startswith("/admin/")
+
+
 # Pool gauges are set by every worker this often (and by the one answering a scrape).
 POOL_OBSERVE_SECONDS = 5.0
 MANAGEMENT_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
@@ -180,6 +188,7 @@ class KeyturnApp:
         )
         self._discovery_response = json_response(self.metadata, no_store=False)
         self.background: BackgroundWork | None = None
+        self.admin_api = build_admin_api(lambda: self.ctx, settings)
 
     def _log_request(self, scope: Scope, status: int, seconds: float) -> None:
         client = scope.get("client")
@@ -203,7 +212,7 @@ class KeyturnApp:
         server = scope.get("server")
         on_management = server is not None and server[1] == self.management_port
         if on_management:
-            return bool(scope["path"] in MANAGEMENT_PATHS)
+            return bool(scope["path"] in MANAGEMENT_PATHS or _is_admin(scope["path"]))
         return bool(scope["path"] != "/metrics")
 
     async def _discovery(self, _request: Request, _ctx: Context) -> Response:
@@ -222,21 +231,49 @@ class KeyturnApp:
         started = time.perf_counter()
         rid = request_id(scope)
         logs.request_id.set(rid.decode())
-        try:
-            response = await self._respond(scope, receive)
-        except asyncio.CancelledError:
-            # uvicorn cancels what is still running when --shutdown-timeout ends;
-            # answer it (it would send a bare 500 and log a traceback) and end.
-            response = shutting_down_response()
-        response.headers.append((b"x-request-id", rid))
-        await send_response(send, response)
-        if response.status < 500 and scope["path"] not in _NO_DATABASE:
+        if _is_admin(scope["path"]) and self._listener_serves(scope):
+            status = await self._admin_http(scope, receive, send, rid)
+        else:
+            try:
+                response = await self._respond(scope, receive)
+            except asyncio.CancelledError:
+                # uvicorn cancels what is still running when --shutdown-timeout ends;
+                # answer it (it would send a bare 500 and log a traceback) and end.
+                response = shutting_down_response()
+            response.headers.append((b"x-request-id", rid))
+            await send_response(send, response)
+            status = response.status
+        if status < 500 and scope["path"] not in _NO_DATABASE:
             OUTAGE.served()
         seconds = time.perf_counter() - started
-        observe_request(self._endpoint(scope), scope["method"], response.status, seconds)
+        observe_request(self._endpoint(scope), scope["method"], status, seconds)
         if self.access_log:
-            self._log_request(scope, response.status, seconds)
-        return response.status
+            self._log_request(scope, status, seconds)
+        return status
+
+    async def _admin_http(self, scope: Scope, receive: Receive, send: Send, rid: bytes) -> int:
+        """The admin API answers itself; this adds the request id and notes the status."""
+        status = 500
+        started = False
+
+        async def send_with_id(message: MutableMapping[str, Any]) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status, started = message["status"], True
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", []), (b"x-request-id", rid)],
+                }
+            await send(message)
+
+        try:
+            await self.admin_api(scope, receive, send_with_id)
+        except Exception:
+            # Starlette re-raises what its 500 handler already answered and logged.
+            if not started:
+                await send_response(send, shutting_down_response())
+                return 503
+        return status
 
     async def _traced_http(
         self, scope: Scope, receive: Receive, send: Send, tracing: Tracing
@@ -252,6 +289,8 @@ class KeyturnApp:
     def _endpoint(self, scope: Scope) -> str:
         """The route's path, or "other": unknown paths never make new metric series."""
         path: str = scope["path"]
+        if _is_admin(path):
+            return ADMIN_PREFIX
         return path if path in self.routes else OTHER
 
     async def _respond(self, scope: Scope, receive: Receive) -> Response:

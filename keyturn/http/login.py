@@ -89,6 +89,10 @@ class LoginPages:
             return self._form(
                 request, return_to, status=401, email=email, error="Incorrect email or password."
             )
+        if user.disabled:
+            return self._form(
+                request, return_to, status=403, email=email, error="This account is disabled."
+            )
         response = self.web.redirect(return_to)
         await start_session(ctx, self.web, response, user.user_id, request.client_ip)
         return response

@@ -32,7 +32,8 @@ async def current_session(ctx: Context, request: Request) -> SignedIn | None:
     if session is None:
         return None
     user = await ctx.store.get_user(session.user_id)
-    return None if user is None else SignedIn(token, session, user)
+    # A disabled user's sessions were ended; this holds even for one that raced it.
+    return None if user is None or user.disabled else SignedIn(token, session, user)
 
 
 async def start_session(

@@ -21,6 +21,7 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from keyturn.oauth.clock import Clock
 from keyturn.store.base import Store
+from keyturn.store.records import NewEvent
 
 MAC_KIND = "mac"
 # JWS algorithms for ID tokens and JWT access tokens; RS256 is the default.
@@ -146,9 +147,10 @@ async def load_keyring(
     )
 
 
-async def rotate_keys(store: Store, wrap_key: bytes, clock: Clock) -> list[int]:
-    """Add a new current key of every kind; older keys keep verifying until retired."""
-    return [
-        await store.add_key(kind, seal(wrap_key, kind, _new_material(kind)), clock.now())
-        for kind in (MAC_KIND, *SIGNING_ALGORITHMS)
-    ]
+async def rotate_keys(
+    store: Store, wrap_key: bytes, clock: Clock, event: NewEvent | None = None
+) -> list[int]:
+    """Add a new current key of every kind at once; older keys verify until retired."""
+    kinds = (MAC_KIND, *SIGNING_ALGORITHMS)
+    sealed = [(kind, seal(wrap_key, kind, _new_material(kind))) for kind in kinds]
+    return await store.add_keys(sealed, clock.now(), event)

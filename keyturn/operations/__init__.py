@@ -11,7 +11,15 @@ from __future__ import annotations
 
 
 class OperationError(Exception):
-    """A refused operation; the message is safe to show as is."""
+    """A refused operation (invalid input); the message is safe to show as is."""
 
 
-__all__ = ["OperationError"]
+class NotFound(OperationError):
+    """The client, user, grant or key named does not exist."""
+
+
+class Conflict(OperationError):
+    """The change collides with what exists (an email already taken, say)."""
+
+
+__all__ = ["Conflict", "NotFound", "OperationError"]

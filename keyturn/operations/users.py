@@ -1,4 +1,5 @@
-"""Creating users, claiming accounts, enhanced security, passwords, signing in."""
+"""Creating, disabling and erasing users; claiming accounts, enhanced security,
+passwords, signing in."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import uuid
 from keyturn.oauth.context import Context
 from keyturn.oauth.grants.registration_code import normalise_email
 from keyturn.oauth.passwords import hash_password
-from keyturn.operations import OperationError
+from keyturn.operations import Conflict, NotFound, OperationError
 from keyturn.store.base import EmailTaken
 from keyturn.store.records import EventKind, NewEvent, Session, User, user_actor
 
@@ -34,15 +35,44 @@ async def create_user(ctx: Context, email: str, password: str | None, *, actor: 
     try:
         await ctx.store.create_user(user, event)
     except EmailTaken:
-        raise OperationError(f"a user with email {email!r} already exists") from None
+        raise Conflict(f"a user with email {email!r} already exists") from None
     return user
 
 
 async def user_by_email(ctx: Context, email: str) -> User:
     user = await ctx.store.get_user_by_email(normalise_email(email))
     if user is None:
-        raise OperationError(f"no user with email {email!r}")
+        raise NotFound(f"no user with email {email!r}")
     return user
+
+
+async def existing_user(ctx: Context, user_id: str) -> User:
+    user = await ctx.store.get_user(user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id!r}")
+    return user
+
+
+async def set_disabled(ctx: Context, user: User, disabled: bool, *, actor: str) -> int:
+    """Disabling ends every session and revokes every grant (`account_disabled`);
+    enabling lets the user sign in again. Returns how many grants were revoked."""
+    kind = EventKind.USER_DISABLED if disabled else EventKind.USER_ENABLED
+    event = NewEvent(kind, actor=actor, user_id=user.user_id)
+    revoked = await ctx.store.set_user_disabled(user.user_id, disabled, ctx.clock.now(), event)
+    if revoked is None:
+        raise NotFound(f"no user {user.user_id!r}")
+    return revoked
+
+
+async def delete_user(ctx: Context, user: User, *, actor: str) -> int:
+    """Erase the user's personal data (email, password, sessions, consents) and revoke
+    every grant (`account_deleted`); events keep the opaque id. Returns how many
+    grants were revoked."""
+    event = NewEvent(EventKind.USER_DELETED, actor=actor, user_id=user.user_id)
+    revoked = await ctx.store.delete_user(user.user_id, ctx.clock.now(), event)
+    if revoked is None:
+        raise NotFound(f"no user {user.user_id!r}")
+    return revoked
 
 
 async def set_enhanced_security(

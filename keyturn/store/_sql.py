@@ -35,11 +35,12 @@ class Row(Protocol):
 CLIENT_COLUMNS = (
     "client_id, name, secret_hash, redirect_uris, scope, grant_types, access_ttl,"
     " refresh_ttl, rotation, grace_seconds, idle_ttl, always_refresh, disabled,"
-    " created_at, rate_limit, id_token_alg, access_token_format"
+    " created_at, rate_limit, id_token_alg, access_token_format, admin, allowed_origins,"
+    " require_mfa"
 )
 USER_COLUMNS = (
     "user_id, email, password_hash, owner_client_id, registration_code_hash,"
-    " claimed_at, enhanced_security, created_at"
+    " claimed_at, enhanced_security, created_at, disabled"
 )
 GRANT_COLUMNS = (
     "grant_id, client_id, user_id, scope, access_scope, auth_time, created_at,"
@@ -60,20 +61,48 @@ def sqlite_dialect(sql: str) -> str:
 # -- clients -----------------------------------------------------------------
 
 INSERT_CLIENT = (
-    f"INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 18))})"
+    f"INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 21))})"
 )
-SELECT_CLIENT = f"SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = $1"
-SELECT_CLIENTS = f"SELECT {CLIENT_COLUMNS} FROM clients ORDER BY created_at, client_id"
+# A deleted client's row stays (grants and events name it) but nothing finds it.
+SELECT_CLIENT = f"SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = $1 AND deleted_at IS NULL"
+SELECT_CLIENTS = (
+    f"SELECT {CLIENT_COLUMNS} FROM clients WHERE deleted_at IS NULL ORDER BY created_at, client_id"
+)
+UPDATE_CLIENT = (
+    "UPDATE clients SET name = $2, redirect_uris = $3, scope = $4, grant_types = $5,"
+    " access_ttl = $6, refresh_ttl = $7, rotation = $8, grace_seconds = $9, idle_ttl = $10,"
+    " always_refresh = $11, rate_limit = $12, id_token_alg = $13, access_token_format = $14,"
+    " admin = $15, allowed_origins = $16, require_mfa = $17"
+    " WHERE client_id = $1 AND deleted_at IS NULL"
+)
+ENABLE_CLIENT = "UPDATE clients SET disabled = FALSE WHERE client_id = $1 AND deleted_at IS NULL"
+DELETE_CLIENT = (
+    "UPDATE clients SET deleted_at = $2, disabled = TRUE WHERE client_id = $1"
+    " AND deleted_at IS NULL"
+)
+DELETE_CLIENT_CONSENTS = "DELETE FROM consents WHERE client_id = $1"
 UPDATE_CLIENT_SECRET = (
     "UPDATE clients SET secret_hash = $2 WHERE client_id = $1 AND secret_hash IS NOT NULL"
 )
-DISABLE_CLIENT = "UPDATE clients SET disabled = TRUE WHERE client_id = $1"
+DISABLE_CLIENT = "UPDATE clients SET disabled = TRUE WHERE client_id = $1 AND deleted_at IS NULL"
 
 # -- users -------------------------------------------------------------------
 
-INSERT_USER = f"INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-SELECT_USER = f"SELECT {USER_COLUMNS} FROM users WHERE user_id = $1"
-SELECT_USER_BY_EMAIL = f"SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+INSERT_USER = f"INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+# A deleted user's row keeps only its id; nothing finds it.
+SELECT_USER = f"SELECT {USER_COLUMNS} FROM users WHERE user_id = $1 AND deleted_at IS NULL"
+SELECT_USER_BY_EMAIL = f"SELECT {USER_COLUMNS} FROM users WHERE email = $1 AND deleted_at IS NULL"
+SET_USER_DISABLED = "UPDATE users SET disabled = $2 WHERE user_id = $1 AND deleted_at IS NULL"
+# Erasure: the email (unique, so replaced by a tombstone naming only the id), the
+# password and the registration code go; the id stays for the events that name it.
+ERASE_USER = (
+    "UPDATE users SET email = 'deleted:' || user_id, password_hash = NULL,"
+    " registration_code_hash = NULL, disabled = TRUE, deleted_at = $2"
+    " WHERE user_id = $1 AND deleted_at IS NULL"
+)
+END_USER_SESSIONS = "DELETE FROM sessions WHERE user_id = $1"
+DELETE_USER_CONSENTS = "DELETE FROM consents WHERE user_id = $1"
+DELETE_USER_CODES = "DELETE FROM authorization_codes WHERE user_id = $1 AND used_at IS NULL"
 CLAIM_USER = (
     "UPDATE users SET password_hash = $2, claimed_at = $3, registration_code_hash = NULL"
     " WHERE user_id = $1 AND claimed_at IS NULL"
@@ -263,6 +292,48 @@ def session_from_row(row: Row) -> Session:
     return Session(session_hash=bytes(row[0]), user_id=row[1], auth_time=row[2], expires_at=row[3])
 
 
+# -- pages of lists -------------------------------------------------------------
+
+
+def page_sql(
+    select: str,
+    clauses: list[str],
+    values: list[Any],
+    order: tuple[str, ...],
+    after: tuple[Any, ...] | None,
+    limit: int,
+    *,
+    newest_first: bool = False,
+) -> tuple[str, list[Any]]:
+    """One page in a stable order: rows after the `after` key (the previous page's
+    last row's `order` columns), keyset pagination that no insert can shift."""
+    clauses, values = list(clauses), list(values)
+    if after is not None:
+        first = len(values) + 1
+        marks = ", ".join(f"${first + i}" for i in range(len(after)))
+        clauses.append(f"({', '.join(order)}) {'<' if newest_first else '>'} ({marks})")
+        values.extend(after)
+    direction = " DESC" if newest_first else ""
+    where = " AND ".join(clauses) or "TRUE"
+    ordering = ", ".join(column + direction for column in order)
+    values.append(limit)
+    return f"{select} WHERE {where} ORDER BY {ordering} LIMIT ${len(values)}", values
+
+
+def numbered(clauses: list[tuple[str, Any]]) -> tuple[list[str], list[Any]]:
+    """Filters written with `?` for their one value, numbered in order."""
+    out, values = [], []
+    for clause, value in clauses:
+        values.append(value)
+        out.append(clause.replace("?", f"${len(values)}"))
+    return out, values
+
+
+SELECT_CLIENT_PAGE = f"SELECT {CLIENT_COLUMNS} FROM clients"
+SELECT_USER_PAGE = f"SELECT {USER_COLUMNS} FROM users"
+SELECT_GRANT_PAGE = f"SELECT {GRANT_COLUMNS} FROM grants"
+SELECT_EVENT_PAGE = f"SELECT {EVENT_COLUMNS} FROM events"
+
 # -- events and keys -----------------------------------------------------------
 
 SELECT_EVENTS = f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id > $1 ORDER BY event_id LIMIT $2"
@@ -305,6 +376,32 @@ def client_values(client: Client) -> tuple[Any, ...]:
         client.rate_limit,
         client.id_token_alg,
         client.access_token_format,
+        client.admin,
+        json.dumps(list(client.allowed_origins)),
+        client.require_mfa,
+    )
+
+
+def client_update_values(client: Client) -> tuple[Any, ...]:
+    """UPDATE_CLIENT's parameters: everything but the id's, secret's and state's columns."""
+    return (
+        client.client_id,
+        client.name,
+        json.dumps(list(client.redirect_uris)),
+        client.scope,
+        json.dumps(list(client.grant_types)),
+        client.access_ttl,
+        client.refresh_ttl,
+        client.rotation,
+        client.grace_seconds,
+        client.idle_ttl,
+        client.always_refresh,
+        client.rate_limit,
+        client.id_token_alg,
+        client.access_token_format,
+        client.admin,
+        json.dumps(list(client.allowed_origins)),
+        client.require_mfa,
     )
 
 
@@ -327,6 +424,9 @@ def client_from_row(row: Row) -> Client:
         rate_limit=row[14],
         id_token_alg=row[15],
         access_token_format=row[16],
+        admin=bool(row[17]),
+        allowed_origins=tuple(json.loads(row[18])),
+        require_mfa=bool(row[19]),
     )
 
 
@@ -340,6 +440,7 @@ def user_values(user: User) -> tuple[Any, ...]:
         user.claimed_at,
         user.enhanced_security,
         user.created_at,
+        user.disabled,
     )
 
 
@@ -353,6 +454,7 @@ def user_from_row(row: Row) -> User:
         claimed_at=row[5],
         enhanced_security=bool(row[6]),
         created_at=row[7],
+        disabled=bool(row[8]),
     )
 
 

@@ -7,7 +7,7 @@ maintenance) and named after the domain action, never after SQL verbs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from keyturn.store.records import (
     AuthorizationCode,
@@ -66,6 +66,27 @@ class ClientStore(Protocol):
         """Disable the client and revoke its grants (reason `client_disabled`)."""
         ...
 
+    async def update_client(
+        self, client: Client, now: float, event: NewEvent | None = None
+    ) -> bool:
+        """Write the client's settings (not its secret or state); False if it is gone."""
+        ...
+
+    async def enable_client(
+        self, client_id: str, now: float, event: NewEvent | None = None
+    ) -> bool: ...
+
+    async def delete_client(
+        self, client_id: str, now: float, event: NewEvent | None = None
+    ) -> int | None:
+        """Revoke its grants (reason `client_deleted`) and hide it from every lookup;
+        None for an unknown client, else the number of grants revoked."""
+        ...
+
+    async def page_clients(self, *, after: tuple[Any, ...] | None, limit: int) -> list[Client]:
+        """Live clients in creation order, after the key (created_at, client_id)."""
+        ...
+
 
 class UserStore(Protocol):
     async def create_user(self, user: User, event: NewEvent | None = None) -> None:
@@ -74,6 +95,26 @@ class UserStore(Protocol):
 
     async def get_user(self, user_id: str) -> User | None: ...
     async def get_user_by_email(self, email: str) -> User | None: ...
+    async def set_user_disabled(
+        self, user_id: str, disabled: bool, now: float, event: NewEvent | None = None
+    ) -> int | None:
+        """Disabling revokes every grant (reason `account_disabled`) and ends every
+        session; None for an unknown user, else the number of grants revoked."""
+        ...
+
+    async def delete_user(
+        self, user_id: str, now: float, event: NewEvent | None = None
+    ) -> int | None:
+        """Erase the user's personal data and revoke its grants (reason
+        `account_deleted`); events keep the id. None for an unknown user."""
+        ...
+
+    async def page_users(
+        self, *, email: str | None, after: tuple[Any, ...] | None, limit: int
+    ) -> list[User]:
+        """Live users in creation order, after the key (created_at, user_id)."""
+        ...
+
     async def claim_user(
         self, user_id: str, password_hash: str, now: float, event: NewEvent | None = None
     ) -> bool:
@@ -166,6 +207,20 @@ class GrantStore(Protocol):
         now: float,
     ) -> list[Grant]: ...
 
+    async def page_grants(
+        self,
+        *,
+        user_id: str | None,
+        client_id: str | None,
+        active: bool | None,
+        now: float,
+        after: tuple[Any, ...] | None,
+        limit: int,
+    ) -> list[Grant]:
+        """Grants in creation order after the key (created_at, grant_id); `active`
+        True for live ones only, False for revoked or expired ones only."""
+        ...
+
 
 class CodeStore(Protocol):
     """Authorization codes, browser sessions and remembered consent."""
@@ -194,11 +249,29 @@ class EventStore(Protocol):
         ...
 
     async def list_events(self, *, after_id: int = 0, limit: int = 100) -> list[Event]: ...
+    async def page_events(
+        self,
+        *,
+        kinds: tuple[str, ...],
+        user_id: str | None,
+        client_id: str | None,
+        since: float | None,
+        before_id: int | None,
+        limit: int,
+    ) -> list[Event]:
+        """Newest first, before the event id `before_id` (the previous page's last)."""
+        ...
 
 
 class KeyStore(Protocol):
     async def list_keys(self) -> list[StoredKey]: ...
     async def add_key(self, kind: str, sealed: bytes, now: float) -> int: ...
+    async def add_keys(
+        self, keys: list[tuple[str, bytes]], now: float, event: NewEvent | None = None
+    ) -> list[int]:
+        """New current keys (a rotation) in one transaction, with its event."""
+        ...
+
     async def retire_key(self, kid: int, now: float, event: NewEvent | None = None) -> bool: ...
 
 

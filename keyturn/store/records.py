@@ -17,12 +17,19 @@ class EventKind(StrEnum):
     CLIENT_CREATED = "client_created"
     CLIENT_SECRET_ROTATED = "client_secret_rotated"
     CLIENT_DISABLED = "client_disabled"
+    CLIENT_ENABLED = "client_enabled"
+    CLIENT_UPDATED = "client_updated"
+    CLIENT_DELETED = "client_deleted"
     USER_CREATED = "user_created"
+    USER_DISABLED = "user_disabled"
+    USER_ENABLED = "user_enabled"
+    USER_DELETED = "user_deleted"
     ACCOUNT_CLAIMED = "account_claimed"
     ENHANCED_SECURITY = "enhanced_security"
     PASSWORD_CHANGED = "password_changed"
     SIGN_IN_SUCCEEDED = "sign_in_succeeded"
     KEY_RETIRED = "key_retired"
+    KEYS_ROTATED = "keys_rotated"
 
 
 class RevocationReason(StrEnum):
@@ -34,6 +41,9 @@ class RevocationReason(StrEnum):
     ENHANCED_SECURITY = "enhanced_security"
     REUSE_DETECTED = "reuse_detected"
     CLIENT_DISABLED = "client_disabled"
+    CLIENT_DELETED = "client_deleted"
+    ACCOUNT_DISABLED = "account_disabled"
+    ACCOUNT_DELETED = "account_deleted"
 
 
 # Who acts: the operator's command line; a client or a user is `client:<id>` / `user:<id>`.
@@ -68,6 +78,12 @@ class Client:
     rate_limit: int | None = None
     id_token_alg: str = "RS256"
     access_token_format: str = "opaque"  # or "jwt" (RFC 9068)
+    # May ask for the keyturn:admin:* scopes, which the admin API requires.
+    admin: bool = False
+    # Browser origins (scheme://host[:port]) that get CORS answers.
+    allowed_origins: tuple[str, ...] = ()
+    # Authorization requests need a sign-in with a second factor.
+    require_mfa: bool = False
 
     @property
     def is_public(self) -> bool:
@@ -84,6 +100,8 @@ class User:
     claimed_at: float | None
     enhanced_security: bool
     created_at: float
+    # Cannot sign in; every grant was revoked when it was disabled.
+    disabled: bool = False
 
 
 @dataclass(frozen=True, slots=True)

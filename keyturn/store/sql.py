@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from typing import Any
 
 from keyturn.store import _sql as q
 from keyturn.store.base import EmailTaken, SchemaTooNew, classify_miss
@@ -131,6 +132,56 @@ class SqlStore:
         self._clients.pop(client_id, None)
         return True
 
+    async def update_client(
+        self, client: Client, now: float, event: NewEvent | None = None
+    ) -> bool:
+        """Write the client's settings (not its secret or state); False if it is gone."""
+        async with self._db.transaction() as tx:
+            if not await tx.execute(q.UPDATE_CLIENT, *q.client_update_values(client)):
+                return False
+            await self._record(tx, now, event)
+            await self._db.announce_client_change(tx, client.client_id)
+        self._clients.pop(client.client_id, None)
+        return True
+
+    async def enable_client(
+        self, client_id: str, now: float, event: NewEvent | None = None
+    ) -> bool:
+        async with self._db.transaction() as tx:
+            if not await tx.execute(q.ENABLE_CLIENT, client_id):
+                return False
+            await self._record(tx, now, event)
+            await self._db.announce_client_change(tx, client_id)
+        self._clients.pop(client_id, None)
+        return True
+
+    async def delete_client(
+        self, client_id: str, now: float, event: NewEvent | None = None
+    ) -> int | None:
+        """Revoke every grant (reason `client_deleted`), forget consents, and hide the
+        client from every lookup; None if there is no such client."""
+        sql, values = q.revoke_grants_sql(None, client_id)
+        async with self._db.transaction() as tx:
+            if not await tx.execute(q.DELETE_CLIENT, client_id, now):
+                return None
+            revoked = await tx.execute(sql, RevocationReason.CLIENT_DELETED, now, *values)
+            await tx.execute(q.DELETE_CLIENT_CONSENTS, client_id)
+            await self._record(tx, now, event, grants_revoked=revoked)
+            await self._db.announce_client_change(tx, client_id)
+        self._clients.pop(client_id, None)
+        return revoked
+
+    async def page_clients(self, *, after: tuple[Any, ...] | None, limit: int) -> list[Client]:
+        sql, values = q.page_sql(
+            q.SELECT_CLIENT_PAGE,
+            ["deleted_at IS NULL"],
+            [],
+            ("created_at", "client_id"),
+            after,
+            limit,
+        )
+        return [q.client_from_row(row) for row in await self._db.fetch(sql, *values)]
+
     # -- users -------------------------------------------------------------
 
     async def create_user(self, user: User, event: NewEvent | None = None) -> None:
@@ -191,7 +242,79 @@ class SqlStore:
             await self._record(tx, now, event, enabled=enabled, grants_revoked=revoked)
         return revoked
 
+    async def set_user_disabled(
+        self, user_id: str, disabled: bool, now: float, event: NewEvent | None = None
+    ) -> int | None:
+        """Disabling revokes every grant (reason `account_disabled`) and ends every
+        session; None if there is no such user, else how many grants were revoked."""
+        async with self._db.transaction() as tx:
+            if not await tx.execute(q.SET_USER_DISABLED, user_id, disabled):
+                return None
+            revoked = 0
+            if disabled:
+                sql, values = q.revoke_grants_sql(user_id, None)
+                revoked = await tx.execute(sql, RevocationReason.ACCOUNT_DISABLED, now, *values)
+                # No session, and no code issued to one, may outlive the change.
+                await tx.execute(q.END_USER_SESSIONS, user_id)
+                await tx.execute(q.DELETE_USER_CODES, user_id)
+            await self._record(tx, now, event, grants_revoked=revoked)
+        return revoked
+
+    async def delete_user(
+        self, user_id: str, now: float, event: NewEvent | None = None
+    ) -> int | None:
+        """Erase the user: grants revoked (reason `account_deleted`), sessions, consents
+        and unused codes gone, email and password gone; the id stays for the events."""
+        sql, values = q.revoke_grants_sql(user_id, None)
+        async with self._db.transaction() as tx:
+            if not await tx.execute(q.ERASE_USER, user_id, now):
+                return None
+            revoked = await tx.execute(sql, RevocationReason.ACCOUNT_DELETED, now, *values)
+            for statement in (q.END_USER_SESSIONS, q.DELETE_USER_CONSENTS, q.DELETE_USER_CODES):
+                await tx.execute(statement, user_id)
+            await self._record(tx, now, event, grants_revoked=revoked)
+        return revoked
+
+    async def page_users(
+        self, *, email: str | None, after: tuple[Any, ...] | None, limit: int
+    ) -> list[User]:
+        clauses, values = q.numbered([("email = ?", email)] if email is not None else [])
+        sql, values = q.page_sql(
+            q.SELECT_USER_PAGE,
+            ["deleted_at IS NULL", *clauses],
+            values,
+            ("created_at", "user_id"),
+            after,
+            limit,
+        )
+        return [q.user_from_row(row) for row in await self._db.fetch(sql, *values)]
+
     # -- grants ------------------------------------------------------------
+
+    async def page_grants(
+        self,
+        *,
+        user_id: str | None,
+        client_id: str | None,
+        active: bool | None,
+        now: float,
+        after: tuple[Any, ...] | None,
+        limit: int,
+    ) -> list[Grant]:
+        filters: list[tuple[str, Any]] = []
+        if user_id is not None:
+            filters.append(("user_id = ?", user_id))
+        if client_id is not None:
+            filters.append(("client_id = ?", client_id))
+        if active is True:
+            filters.append(("revoked_at IS NULL AND expires_at > ?", now))
+        elif active is False:
+            filters.append(("(revoked_at IS NOT NULL OR expires_at <= ?)", now))
+        clauses, values = q.numbered(filters)
+        sql, values = q.page_sql(
+            q.SELECT_GRANT_PAGE, clauses, values, ("created_at", "grant_id"), after, limit
+        )
+        return [q.grant_from_row(row) for row in await self._db.fetch(sql, *values)]
 
     async def create_grant(self, new: NewGrant) -> Grant:
         row = await self._db.fetchrow(q.INSERT_GRANT, *q.new_grant_values(new))
@@ -354,6 +477,36 @@ class SqlStore:
         await self._db.execute(q.INSERT_EVENT, *q.event_values(now, event))
         self._observe(event.kind)
 
+    async def page_events(
+        self,
+        *,
+        kinds: tuple[str, ...],
+        user_id: str | None,
+        client_id: str | None,
+        since: float | None,
+        before_id: int | None,
+        limit: int,
+    ) -> list[Event]:
+        """Newest first; `before_id` is the previous page's last event id."""
+        filters: list[tuple[str, Any]] = []
+        if user_id is not None:
+            filters.append(("user_id = ?", user_id))
+        if client_id is not None:
+            filters.append(("client_id = ?", client_id))
+        if since is not None:
+            filters.append(("at >= ?", since))
+        clauses, values = q.numbered(filters)
+        if kinds:
+            first = len(values) + 1
+            marks = ", ".join(f"${first + i}" for i in range(len(kinds)))
+            clauses.append(f"kind IN ({marks})")
+            values.extend(kinds)
+        after = None if before_id is None else (before_id,)
+        sql, values = q.page_sql(
+            q.SELECT_EVENT_PAGE, clauses, values, ("event_id",), after, limit, newest_first=True
+        )
+        return [q.event_from_row(row) for row in await self._db.fetch(sql, *values)]
+
     async def list_events(self, *, after_id: int = 0, limit: int = 100) -> list[Event]:
         rows = await self._db.fetch(q.SELECT_EVENTS, after_id, limit)
         return [q.event_from_row(row) for row in rows]
@@ -371,6 +524,21 @@ class SqlStore:
             kid = int(row[0])
             await tx.execute(q.INSERT_KEY, kid, kind, sealed, now)
         return kid
+
+    async def add_keys(
+        self, keys: list[tuple[str, bytes]], now: float, event: NewEvent | None = None
+    ) -> list[int]:
+        """Several new current keys (a rotation) in one transaction, with its event."""
+        kids = []
+        async with self._db.transaction() as tx:
+            await self._db.lock_keys(tx)
+            row = await tx.fetchrow(q.NEXT_KID)
+            assert row is not None
+            for offset, (kind, sealed) in enumerate(keys):
+                kids.append(int(row[0]) + offset)
+                await tx.execute(q.INSERT_KEY, kids[-1], kind, sealed, now)
+            await self._record(tx, now, event, kids=kids)
+        return kids
 
     async def retire_key(self, kid: int, now: float, event: NewEvent | None = None) -> bool:
         async with self._db.transaction() as tx:

@@ -12,7 +12,7 @@ from keyturn.store import sql as sql_store
 from keyturn.store.base import Store
 from keyturn.store.migrations import Migration, load_migrations
 from keyturn.store.sql import SqlStore
-from tests.store.test_contract import NOW, make_client
+from tests.store.test_contract import NOW
 
 # The grants INSERT of schema 0002, as a keyturn of that release sends it.
 OLD_INSERT_GRANT = (
@@ -40,11 +40,21 @@ async def test_grants_from_before_0003_replay_as_they_always_did(
     store = await open_store(database_url, pool_size=2, listen=False)
     try:
         assert await store.migrate() == ["0001_initial", "0002_authorization"]
-        await store.create_client(make_client())
+        # The row a keyturn of that release wrote (today's code knows newer columns).
+        await _execute(
+            store,
+            "INSERT INTO clients (client_id, name, access_ttl, refresh_ttl, created_at)"
+            " VALUES ('app', 'App', 3600, 86400, $1)",
+            NOW,
+        )
         grant_id = os.urandom(16)
         await _execute(store, OLD_INSERT_GRANT, grant_id, NOW, NOW + 86400, 7, NOW + 3600)
         monkeypatch.undo()
-        assert await store.migrate() == ["0003_access_revocation", "0004_event_actor"]
+        assert await store.migrate() == [
+            "0003_access_revocation",
+            "0004_event_actor",
+            "0005_admin",
+        ]
         grant = await store.get_grant(grant_id)
         assert grant is not None and grant.revoked_access_generation is None
         assert (grant.access_generation, grant.issued_access_generation) == (7, 7)

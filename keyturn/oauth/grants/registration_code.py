@@ -46,6 +46,8 @@ class RegistrationCodeGrant:
             raise InvalidGrant(INVALID_CREDENTIALS, reason="account_claimed")
         if not matches:
             raise InvalidGrant(INVALID_CREDENTIALS, reason="unknown", detail="wrong code")
+        if user.disabled:
+            raise InvalidGrant(INVALID_CREDENTIALS, reason="account_disabled")
 
         grant = await ctx.store.create_grant(
             new_grant(
