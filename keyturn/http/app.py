@@ -95,6 +95,7 @@ _NO_DATABASE = frozenset(
         "/metrics",
         "/static/keyturn.css",
         "/oauth/jwks",
+        "/openapi.json",
         "/.well-known/openid-configuration",
         "/.well-known/oauth-authorization-server",
     }
@@ -180,6 +181,7 @@ class KeyturnApp:
             Route("/healthz", {"GET": healthz}),
             Route("/readyz", {"GET": readyz}),
             Route("/metrics", {"GET": metrics_endpoint}),
+            Route("/openapi.json", {"GET": self._openapi}),
         ]
         # path -> method -> handler
         self.routes: dict[str, dict[str, Handler]] = {r.path: r.methods for r in table}
@@ -189,6 +191,7 @@ class KeyturnApp:
         self._discovery_response = json_response(self.metadata, no_store=False)
         self.background: BackgroundWork | None = None
         self.admin_api = build_admin_api(lambda: self.ctx, settings)
+        self._openapi_body: bytes | None = None
 
     def _log_request(self, scope: Scope, status: int, seconds: float) -> None:
         client = scope.get("client")
@@ -217,6 +220,14 @@ class KeyturnApp:
 
     async def _discovery(self, _request: Request, _ctx: Context) -> Response:
         return self._discovery_response
+
+    async def _openapi(self, _request: Request, _ctx: Context) -> Response:
+        """The OpenAPI document of every endpoint, built on first request."""
+        if self._openapi_body is None:
+            from keyturn.http.openapi import build_document, render
+
+            self._openapi_body = render(build_document(self.admin_api))
+        return Response(200, self._openapi_body, [(b"content-type", b"application/json")])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

@@ -10,6 +10,7 @@ from typing import Any
 
 from keyturn.oauth import policy
 from keyturn.oauth.context import Context
+from keyturn.oauth.errors import InvalidScope
 from keyturn.oauth.keyring import SIGNING_ALGORITHMS
 from keyturn.oauth.origins import origin_problem
 from keyturn.oauth.redirect_uris import redirect_uri_problem
@@ -58,7 +59,17 @@ def new_client_id() -> str:
             return client_id
 
 
+def _scope_tokens(scope: str) -> list[str]:
+    try:
+        return parse_scope(scope)
+    except InvalidScope:
+        raise OperationError(
+            "a scope is space-separated tokens of printable ASCII without quotes or backslashes"
+        ) from None
+
+
 def _check(spec: ClientSpec) -> None:
+    _scope_tokens(spec.scope)
     if not spec.name.strip():
         raise OperationError("a client needs a name")
     unknown = set(spec.grant_types) - set(policy.KNOWN_GRANT_TYPES)
@@ -88,7 +99,7 @@ def _check(spec: ClientSpec) -> None:
 
 
 def _check_admin(spec: ClientSpec) -> None:
-    admin_scopes = [s for s in parse_scope(spec.scope) if s.startswith("keyturn:admin:")]
+    admin_scopes = [s for s in _scope_tokens(spec.scope) if s.startswith("keyturn:admin:")]
     if admin_scopes and not spec.admin:
         raise OperationError("only an admin client may have the keyturn:admin:* scopes")
     if set(admin_scopes) - set(ADMIN_SCOPES):

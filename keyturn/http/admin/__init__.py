@@ -28,10 +28,11 @@ def _problem(description: str) -> dict[str, Any]:
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _problem("The body is not JSON"),
     401: _problem("No bearer token, or not a live token of an enabled admin client"),
     403: _problem("The token lacks the scope the operation needs"),
     404: _problem("No such client, user or grant (or path)"),
-    409: _problem("A user with that email exists"),
+    409: _problem("A user with that email exists, or an admin client would lock itself out"),
     422: _problem("Invalid fields, query parameters or cursor"),
     503: _problem("The database is unavailable; retry after Retry-After seconds"),
 }

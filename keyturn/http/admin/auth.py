@@ -31,6 +31,7 @@ CHALLENGE = 'Bearer realm="keyturn-admin"'
 class Caller:
     ctx: Context
     client_id: str
+    grant_id: bytes  # of the token making the request
 
     @property
     def actor(self) -> str:
@@ -69,7 +70,7 @@ async def _caller(
             f"the access token lacks the {scope} scope",
             {"WWW-Authenticate": f'{CHALLENGE}, error="insufficient_scope", scope="{scope}"'},
         )
-    return Caller(ctx, client.client_id)
+    return Caller(ctx, client.client_id, valid.grant.grant_id)
 
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]

@@ -17,6 +17,7 @@ from keyturn.http.admin.models import (
     SecretRotated,
 )
 from keyturn.http.admin.paging import decode_cursor, page_of
+from keyturn.http.admin.problems import ApiProblem
 from keyturn.oauth import policy
 from keyturn.operations import clients
 from keyturn.operations.clients import ClientSpec
@@ -71,6 +72,12 @@ async def create_client(
     return ClientCreated(**ClientOut.of(client).model_dump(), client_secret=secret)
 
 
+def _not_self(caller: Caller, client_id: str, action: str) -> None:
+    """An admin client cannot lock itself out in the middle of its own request."""
+    if client_id == caller.client_id:
+        raise ApiProblem(409, f"an admin client cannot {action} itself; use another one")
+
+
 @router.get("/{client_id}", operation_id="getClient", summary="One client")
 async def get_client(client_id: ClientId, caller: Annotated[Caller, Depends(reader)]) -> ClientOut:
     return ClientOut.of(await clients.existing_client(caller.ctx, client_id))
@@ -84,6 +91,8 @@ async def get_client(client_id: ClientId, caller: Annotated[Caller, Depends(read
 async def update_client(
     client_id: ClientId, body: ClientPatch, caller: Annotated[Caller, Depends(writer)]
 ) -> ClientOut:
+    if body.disabled is True or body.admin is False:
+        _not_self(caller, client_id, "disable or demote")
     changes: dict[str, Any] = {
         RENAMED.get(name, name): tuple(value) if isinstance(value, list) else value
         for name, value in body.model_dump(exclude_unset=True).items()
@@ -119,6 +128,8 @@ async def delete_client(
 async def rotate_secret(
     client_id: ClientId, body: SecretRotate, caller: Annotated[Caller, Depends(writer)]
 ) -> SecretRotated:
+    if body.revoke_tokens:
+        _not_self(caller, client_id, "revoke the tokens of")
     secret = await clients.rotate_client_secret(
         caller.ctx, client_id, revoke_tokens=body.revoke_tokens, actor=caller.actor
     )

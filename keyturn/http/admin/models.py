@@ -26,6 +26,12 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def unchanged(**constraints: Any) -> Any:
+    """A PATCH field typed without None but defaulting to it: left out, it stays as it
+    is; sent as null, it is refused (pydantic checks the type of what is sent only)."""
+    return Field(default=None, **constraints)
+
+
 class Problem(BaseModel):
     """An error as RFC 9457 describes it (`application/problem+json`)."""
 
@@ -83,25 +89,29 @@ class ClientCreate(ClientSettings):
 
 
 class ClientPatch(Request):
-    """Only the fields given change; `disabled` disables (revoking every grant) or enables."""
+    """Only the fields given change; `disabled` disables (revoking every grant) or enables.
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    redirect_uris: list[str] | None = Field(default=None, max_length=50)
-    scope: str | None = Field(default=None, max_length=2000)
-    grant_types: list[GrantType] | None = Field(default=None, min_length=1)
-    access_ttl: int | None = Field(default=None, gt=0, le=10 * 365 * 24 * 3600)
-    refresh_ttl: int | None = Field(default=None, gt=0, le=100 * 365 * 24 * 3600)
+    A field left out stays as it is; `null` is accepted only where it means something
+    (`idle_ttl`, `rate_limit`: none).
+    """
+
+    name: str = unchanged(min_length=1, max_length=200)
+    redirect_uris: list[str] = unchanged(max_length=50)
+    scope: str = unchanged(max_length=2000)
+    grant_types: list[GrantType] = unchanged(min_length=1)
+    access_ttl: int = unchanged(gt=0, le=10 * 365 * 24 * 3600)
+    refresh_ttl: int = unchanged(gt=0, le=100 * 365 * 24 * 3600)
     idle_ttl: int | None = Field(default=None, gt=0, le=100 * 365 * 24 * 3600)
-    grace: int | None = Field(default=None, ge=0, le=3600)
-    rotation: bool | None = None
-    always_refresh: bool | None = None
+    grace: int = unchanged(ge=0, le=3600)
+    rotation: bool = unchanged()
+    always_refresh: bool = unchanged()
     rate_limit: int | None = Field(default=None, gt=0, le=1_000_000)
-    id_token_alg: SigningAlgorithm | None = None
-    access_token_format: TokenFormat | None = None
-    admin: bool | None = None
-    allowed_origins: list[str] | None = Field(default=None, max_length=50)
-    require_mfa: bool | None = None
-    disabled: bool | None = None
+    id_token_alg: SigningAlgorithm = unchanged()
+    access_token_format: TokenFormat = unchanged()
+    admin: bool = unchanged()
+    allowed_origins: list[str] = unchanged(max_length=50)
+    require_mfa: bool = unchanged()
+    disabled: bool = unchanged()
 
 
 class ClientOut(BaseModel):
@@ -176,12 +186,8 @@ class UserCreate(Request):
 
 
 class UserPatch(Request):
-    enhanced_security: bool | None = Field(
-        default=None, description="Turning it on revokes every grant of the user"
-    )
-    disabled: bool | None = Field(
-        default=None, description="Disabling revokes every grant (account_disabled)"
-    )
+    enhanced_security: bool = unchanged(description="Turning it on revokes every grant of the user")
+    disabled: bool = unchanged(description="Disabling revokes every grant (account_disabled)")
 
 
 class UserOut(BaseModel):

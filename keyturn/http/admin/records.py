@@ -84,6 +84,8 @@ async def revoke_grant(
     raw = _grant_id(grant_id)
     if await caller.ctx.store.get_grant(raw) is None:
         raise ApiProblem(404, f"no grant {grant_id!r}")
+    if raw == caller.grant_id:
+        raise ApiProblem(409, "this is the grant of the token making the request")
     await grants.revoke_grant(
         caller.ctx, raw, RevocationReason.REVOKED_BY_ADMIN, actor=caller.actor, note=reason or ""
     )

@@ -1,0 +1,75 @@
+"""One OpenAPI 3.1 document for every HTTP endpoint of keyturn, served at /openapi.json.
+
+The OAuth, OpenID, signup, page and probe endpoints are described by hand
+(`openapi_public`), since they are served by keyturn's own ASGI layer; the
+admin API's part is generated from its pydantic models by FastAPI. The same
+document is kept in the repository as docs/openapi.json, and a test fails when
+the two differ: `python -m keyturn.http.openapi > docs/openapi.json` writes it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from keyturn import __version__
+from keyturn.http.admin.problems import PROBLEM_TYPE
+from keyturn.http.openapi_public import public_components, public_paths
+
+DESCRIPTION = (
+    "keyturn, an OAuth 2.0 / OpenID Connect authorization server built around the "
+    "refresh-token lifecycle. The admin API (`/admin/v1`) takes a bearer access token "
+    "from the client_credentials grant of an admin client, with the scope "
+    "`keyturn:admin:read` to read and `keyturn:admin:write` to change; its errors are "
+    "RFC 9457 problem documents."
+)
+
+
+def build_document(admin_api: FastAPI) -> dict[str, Any]:
+    generated = get_openapi(
+        title="keyturn",
+        version=__version__,
+        openapi_version="3.1.0",
+        routes=admin_api.routes,
+    )
+    admin_paths = {path: _problems(item) for path, item in generated.get("paths", {}).items()}
+    components = public_components()
+    for section, entries in generated.get("components", {}).items():
+        components.setdefault(section, {}).update(entries)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "keyturn", "version": __version__, "description": DESCRIPTION},
+        "paths": {**public_paths(), **admin_paths},
+        "components": components,
+    }
+
+
+def _problems(path_item: dict[str, Any]) -> dict[str, Any]:
+    """Error answers of the admin API are problem documents: say so in their media type."""
+    for operation in path_item.values():
+        for status, response in operation.get("responses", {}).items():
+            content = response.get("content", {})
+            if status[0] in "45" and "application/json" in content:
+                content[PROBLEM_TYPE] = content.pop("application/json")
+    return path_item
+
+
+def render(document: dict[str, Any]) -> bytes:
+    """The document as served and as kept in the repository: stable key order."""
+    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
+
+
+def main() -> None:
+    from keyturn.config import Secret, Settings
+    from keyturn.http.admin import build_admin_api
+
+    settings = Settings(secret_key=Secret("x" * 32))
+    sys.stdout.buffer.write(render(build_document(build_admin_api(lambda: None, settings))))
+
+
+if __name__ == "__main__":
+    main()
