@@ -269,6 +269,7 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
         walkthrough.run()
         check_partner_steps(walkthrough)
         check_operator_steps(walkthrough)
+        check_admin_api(walkthrough)
         check_openid_connect(walkthrough)
     assert (data_dir / "secret_key").exists()
     assert "Traceback" not in server.log_path.read_text(errors="replace")
@@ -279,7 +280,7 @@ def check_partner_steps(w: Walkthrough) -> None:
     (partner,) = json_lines(w.output('--name "Partner"'))
     assert set(partner) == {"client_id", "client_secret"}
 
-    (user,) = json_lines(w.output("/v1/user/signup/registration_code"))
+    (user,) = json_lines(w.output("a-long-random-code\"}"))
     assert user["email"] == "ann@example.com" and user["active"] is True
 
     (tokens,) = json_lines(w.output('RT=$(echo "$TOKENS" | field refresh_token)'))
@@ -315,7 +316,7 @@ def check_operator_steps(w: Walkthrough) -> None:
     assert "ann@example.com claimed" in operate
     (claimed,) = json_lines(operate)
     assert claimed["error"] == "invalid_grant" and claimed["reason"] == "account_claimed"
-    assert "revoked 1 grants" in operate
+    assert "revoked 1 grant\n" in operate
     assert "enhanced security on; 0 grants revoked" in operate
 
     secrets_and_keys = w.output("rotate-secret")
@@ -324,6 +325,15 @@ def check_operator_steps(w: Walkthrough) -> None:
     assert "new current keys" in secrets_and_keys
     assert sum(line.endswith("  current") for line in secrets_and_keys.splitlines()) == 4
     assert "purged" in secrets_and_keys
+
+
+def check_admin_api(w: Walkthrough) -> None:
+    page, revoked, refused = json_lines(w.output("admin/v1/users?email=cy@example.com"))
+    assert len(page["items"]) == 1 and page["next_cursor"] is None, page
+    assert page["items"][0]["revoked_at"] is None
+    assert revoked["revoked_reason"] == "revoked_by_admin", revoked
+    assert refused["status"] == 401 and refused["title"] == "Unauthorized"
+    assert "\n204\n" in "\n" + w.output("admin/v1/users?email=cy@example.com") + "\n"
 
 
 def check_openid_connect(w: Walkthrough) -> None:
