@@ -14,7 +14,7 @@ from keyturn.oauth.grants.registration_code import normalise_email
 from keyturn.oauth.issue import iso_timestamp
 from keyturn.oauth.keyring import rotate_keys as rotate_all_keys
 from keyturn.oauth.secrets import derive_key
-from keyturn.operations import OperationError, clients, grants, users
+from keyturn.operations import OperationError, clients, grants, users, webhooks
 from keyturn.operations.clients import ClientSpec, new_client_id
 from keyturn.runtime import WRAP_PURPOSE
 from keyturn.store.records import (
@@ -26,6 +26,7 @@ from keyturn.store.records import (
     NewEvent,
     RevocationReason,
     User,
+    Webhook,
 )
 
 AdminError = OperationError  # what the command line reports, one line, exit 1
@@ -102,6 +103,14 @@ async def set_user_disabled(ctx: Context, email: str, disabled: bool) -> int:
 async def delete_user(ctx: Context, email: str) -> tuple[User, int]:
     user = await users.user_by_email(ctx, email)
     return user, await users.delete_user(ctx, user, actor=CLI_ACTOR)
+
+
+async def create_webhook(ctx: Context, url: str, kinds: tuple[str, ...]) -> tuple[Webhook, str]:
+    return await webhooks.create_webhook(ctx, url, kinds, actor=CLI_ACTOR)
+
+
+async def delete_webhook(ctx: Context, webhook_id: str) -> None:
+    await webhooks.delete_webhook(ctx, webhook_id, actor=CLI_ACTOR)
 
 
 async def create_user(ctx: Context, email: str, password: str | None) -> User:

@@ -19,7 +19,8 @@ from keyturn.oauth.context import Context
 log = logging.getLogger("keyturn.background")
 
 GC_BATCH = 1000
-GC_KEEP_SECONDS = 30 * 24 * 3600  # revoked grants and events stay 30 days for audit
+DAY = 24 * 3600
+GC_KEEP_SECONDS = 30 * DAY  # revoked grants and events stay 30 days (event_retention_days)
 KEY_RELOAD_SECONDS = 60
 
 
@@ -36,9 +37,12 @@ async def collect_garbage(ctx: Context, *, keep_seconds: float = GC_KEEP_SECONDS
 
 
 class BackgroundWork:
-    def __init__(self, ctx: Context, *, gc_interval: float) -> None:
+    def __init__(
+        self, ctx: Context, *, gc_interval: float, keep_seconds: float = GC_KEEP_SECONDS
+    ) -> None:
         self.ctx = ctx
         self.gc_interval = gc_interval
+        self.keep_seconds = keep_seconds
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -63,7 +67,7 @@ class BackgroundWork:
         self._tasks = []
 
     async def _purge(self) -> None:
-        await collect_garbage(self.ctx)
+        await collect_garbage(self.ctx, keep_seconds=self.keep_seconds)
 
     @staticmethod
     async def _every(seconds: float, work: Callable[[], Awaitable[object]], name: str) -> None:

@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -57,6 +65,18 @@ def _setting(default: Any, help: str, *, flag: bool = True, secret: bool = False
     """A field with its --help text; `flag=False` keeps it off the command line (a
     secret in argv is visible to every user of the machine in `ps`)."""
     return Field(default, description=help, json_schema_extra={"flag": flag, "secret": secret})
+
+
+SignalKind = Literal["refresh_network_changed", "refresh_storm", "dormant_grant_used", "token_scan"]
+
+
+class SignalSetting(BaseModel):
+    """`[signals.<kind>]`: what to do when the signal fires, and its threshold."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: Literal["record", "notify", "revoke"] | None = None
+    threshold: int | None = Field(default=None, ge=1, le=1_000_000)
 
 
 class Settings(BaseSettings):
@@ -107,6 +127,16 @@ class Settings(BaseSettings):
         None, "a second listener for /metrics, /healthz and /readyz"
     )
     config: str | None = _setting(None, "a TOML file of settings")
+    event_retention_days: int = _setting(30, "days events are kept (revoked grants too)")
+    smtp_url: str | None = _setting(
+        None, "smtp://host:port (or smtps://) to email users about security events", secret=True
+    )
+    smtp_from: str = _setting("keyturn@localhost", "the sender of those emails")
+    webhook_retry_seconds: float = _setting(
+        10.0, "first retry delay of a failed delivery; it doubles up to an hour, for 24 h"
+    )
+    # Per-signal policy, from the config file's [signals.<kind>] tables (or JSON).
+    signals: dict[SignalKind, SignalSetting] = _setting({}, "anomaly signal policies", flag=False)
 
     @classmethod
     def settings_customise_sources(
@@ -132,6 +162,27 @@ class Settings(BaseSettings):
             return tuple(_network(part) for part in value)
         return value
 
+    @field_validator("signals", mode="before")
+    @classmethod
+    def _signals_from_json(cls, value: Any) -> Any:
+        if isinstance(value, str):  # KEYTURN_SIGNALS='{"refresh_storm": {"action": "revoke"}}'
+            import json
+
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError("must be a JSON object of signal policies") from None
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+                raise ValueError("must be smtp://host:port or smtps://host:port")
+        return value
+
     @field_validator("secret_key")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
@@ -146,11 +197,25 @@ class Settings(BaseSettings):
             raise ValueError(f"{value} is no port number (1-65535)")
         return value
 
-    @field_validator("workers", "pool_size", "read_timeout", "gc_interval", "refresh_token_rate")
+    @field_validator(
+        "workers",
+        "pool_size",
+        "read_timeout",
+        "gc_interval",
+        "refresh_token_rate",
+        "event_retention_days",
+    )
     @classmethod
     def _positive(cls, value: int) -> int:
         if value < 1:
             raise ValueError("must be at least 1")
+        return value
+
+    @field_validator("webhook_retry_seconds")
+    @classmethod
+    def _retry_delay(cls, value: float) -> float:
+        if not 0 < value <= 3600:
+            raise ValueError("must be more than 0 and at most 3600 seconds")
         return value
 
     @field_validator("shutdown_timeout")
@@ -346,6 +411,8 @@ def shown(settings: Settings) -> dict[str, Any]:
             value = REDACTED
         elif isinstance(value, tuple):
             value = [str(item) for item in value]
+        elif isinstance(value, dict):
+            value = {k: v.model_dump(exclude_none=True) for k, v in value.items()}
         elif isinstance(value, str) and (secret or name == "database"):
             value = _without_password(value)
         out[name] = value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from keyturn.config import ConfigError, Settings, master_secret
@@ -9,12 +10,27 @@ from keyturn.oauth.clock import Clock, SystemClock
 from keyturn.oauth.context import Context, Keys
 from keyturn.oauth.ratelimit import RateLimiter
 from keyturn.oauth.secrets import SecretHasher, derive_key
+from keyturn.oauth.signals import SignalPolicies, SignalPolicy
 from keyturn.store.base import Store
 from keyturn.store.factory import open_store
 
 WRAP_PURPOSE = "keyturn key wrap v1"
 CLIENT_SECRET_PURPOSE = "keyturn client secret hash v1"
 CSRF_PURPOSE = "keyturn csrf v1"
+WEBHOOK_PURPOSE = "keyturn webhook secret v1"
+
+
+def signal_policies(settings: Settings) -> SignalPolicies:
+    """The defaults, with each `[signals.<kind>]` of the settings laid over its own."""
+    defaults = SignalPolicies()
+    chosen = {}
+    for kind, setting in settings.signals.items():
+        default: SignalPolicy = getattr(defaults, kind)
+        chosen[kind] = SignalPolicy(
+            action=setting.action or default.action,
+            threshold=default.threshold if setting.threshold is None else setting.threshold,
+        )
+    return dataclasses.replace(defaults, **chosen)
 
 
 async def open_admin_store(settings: Settings) -> Store:
@@ -64,4 +80,6 @@ async def open_context(
         issuer=settings.issuer_url,
         limiter=RateLimiter.from_url(settings.redis, clock),
         refresh_token_rate=settings.refresh_token_rate,
+        signals=signal_policies(settings),
+        webhook_key=derive_key(secret, WEBHOOK_PURPOSE),
     )

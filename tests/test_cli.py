@@ -134,6 +134,7 @@ def test_migrate_gc_and_events(tmp_path: Path) -> None:
         "events": 0,
         "codes": 0,
         "sessions": 0,
+        "deliveries": 0,
     }
     keyturn(tmp_path, "user", "create", "--email", "bob@example.com")
     keyturn(tmp_path, "user", "enhanced-security", "bob@example.com", "on")

@@ -8,6 +8,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from keyturn import admin
@@ -17,6 +18,7 @@ from keyturn.oauth.context import Context
 from keyturn.oauth.issue import iso_timestamp
 from keyturn.runtime import open_admin_store, open_context
 from keyturn.store import open_store
+from keyturn.store.records import Event
 
 Command = Callable[[argparse.Namespace, Context], Awaitable[Any]]
 
@@ -47,9 +49,9 @@ async def migrate_command(args: argparse.Namespace) -> None:
 
 
 async def cmd_gc(args: argparse.Namespace, ctx: Context) -> None:
-    from keyturn.background import collect_garbage
+    from keyturn.background import DAY, collect_garbage
 
-    counts = await collect_garbage(ctx)
+    counts = await collect_garbage(ctx, keep_seconds=args.settings.event_retention_days * DAY)
     emit(args, counts, f"purged {counts['grants']} grants and {counts['events']} events")
 
 
@@ -259,12 +261,17 @@ async def cmd_keys_retire(args: argparse.Namespace, ctx: Context) -> None:
 
 
 async def cmd_events(args: argparse.Namespace, ctx: Context) -> None:
-    """All events; with --json one JSON array, or one object a line while following."""
+    """Events oldest first, filtered; with --json one JSON array, or one object a line
+    while following."""
+    wanted = await _event_filter(args, ctx)
     after = 0
     collected: list[dict[str, Any]] = []
     while True:
         events = await ctx.store.list_events(after_id=after, limit=500)
         for event in events:
+            after = event.event_id
+            if not wanted(event):
+                continue
             shaped = admin.event_json(event)
             if args.json and not args.follow:
                 collected.append(shaped)
@@ -276,13 +283,60 @@ async def cmd_events(args: argparse.Namespace, ctx: Context) -> None:
                     f"  user={event.user_id or '-'}  {json.dumps(event.detail)}",
                     flush=True,
                 )
-            after = event.event_id
         if not args.follow and len(events) < 500:
             if args.json:
                 print(json.dumps(collected))
             return
         if len(events) < 500:
             await asyncio.sleep(1.0)
+
+
+async def _event_filter(args: argparse.Namespace, ctx: Context) -> Callable[[Event], bool]:
+    kinds = set(args.kind or ())
+    since = None
+    if args.since is not None:
+        try:
+            moment = datetime.fromisoformat(args.since)
+        except ValueError:
+            raise admin.AdminError(f"--since {args.since!r} is not an ISO 8601 time") from None
+        since = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    user_id = None if args.user is None else (await admin.user_by_email(ctx, args.user)).user_id
+
+    def wanted(event: Event) -> bool:
+        return (
+            (not kinds or event.kind in kinds)
+            and (since is None or event.at >= since)
+            and (user_id is None or event.user_id == user_id)
+            and (args.client is None or event.client_id == args.client)
+        )
+
+    return wanted
+
+
+async def cmd_webhook_create(args: argparse.Namespace, ctx: Context) -> None:
+    webhook, secret = await admin.create_webhook(ctx, args.url, tuple(args.kind or ()))
+    payload = {"webhook_id": webhook.webhook_id, "secret": secret}
+    emit(args, payload, f"webhook_id={webhook.webhook_id} secret={secret}")
+
+
+async def cmd_webhook_list(args: argparse.Namespace, ctx: Context) -> None:
+    found = await ctx.store.list_webhooks()
+    shaped = [
+        {
+            "webhook_id": w.webhook_id,
+            "url": w.url,
+            "kinds": list(w.kinds),
+            "created_at": iso_timestamp(w.created_at),
+        }
+        for w in found
+    ]
+    lines = [f"{w['webhook_id']}  {w['url']}  {','.join(w['kinds']) or 'all'}" for w in shaped]
+    emit(args, shaped, "\n".join(lines) or "no webhooks")
+
+
+async def cmd_webhook_delete(args: argparse.Namespace, ctx: Context) -> None:
+    await admin.delete_webhook(ctx, args.webhook_id)
+    emit(args, {"webhook_id": args.webhook_id, "deleted": True}, f"deleted {args.webhook_id}")
 
 
 COMMANDS: dict[tuple[str, str | None], Command] = {
@@ -300,6 +354,9 @@ COMMANDS: dict[tuple[str, str | None], Command] = {
     ("user", "disable"): cmd_user_disable,
     ("user", "enable"): cmd_user_enable,
     ("user", "delete"): cmd_user_delete,
+    ("webhook", "create"): cmd_webhook_create,
+    ("webhook", "list"): cmd_webhook_list,
+    ("webhook", "delete"): cmd_webhook_delete,
     ("user", "create"): cmd_user_create,
     ("user", "enhanced-security"): cmd_user_enhanced,
     ("user", "claim"): cmd_user_claim,

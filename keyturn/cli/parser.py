@@ -50,11 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("gc", parents=[store], help="purge expired and revoked rows")
     events = commands.add_parser("events", parents=[store], help="show security events")
     events.add_argument("--follow", action="store_true", help="keep printing new events")
+    events.add_argument("--kind", action="append", metavar="KIND", help="only these (repeat)")
+    events.add_argument("--since", metavar="ISO8601", help="only from then on, e.g. 2026-12-01")
+    events.add_argument("--user", metavar="EMAIL", help="only this user's")
+    events.add_argument("--client", metavar="CLIENT_ID", help="only this client's")
     _client_commands(commands, store)
     _user_commands(commands, store)
     _grant_commands(commands, store)
     _key_commands(commands, store)
 
+    _webhook_commands(commands, store)
     completion = commands.add_parser("completion", help="print a shell completion script")
     completion.add_argument("shell", choices=shtab.SUPPORTED_SHELLS, help="bash, zsh or tcsh")
     return parser
@@ -251,6 +256,22 @@ def _grant_commands(
     revoke.add_argument("--user", metavar="EMAIL", help="every grant of the user")
     revoke.add_argument("--client", metavar="CLIENT_ID", help="every grant of the client")
     revoke.add_argument("--reason", help="recorded with the revocation")
+
+
+def _webhook_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], store: argparse.ArgumentParser
+) -> None:
+    webhook = commands.add_parser("webhook", help="send events to URLs").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    create = webhook.add_parser(
+        "create", parents=[store], help="a receiver; prints its whsec_ secret once"
+    )
+    create.add_argument("--url", required=True, help="http(s) URL the events are POSTed to")
+    create.add_argument("--kind", action="append", metavar="KIND", help="only these (repeat)")
+    webhook.add_parser("list", parents=[store], help="every webhook")
+    delete = webhook.add_parser("delete", parents=[store], help="stop sending to one")
+    delete.add_argument("webhook_id", help="the webhook")
 
 
 def _key_commands(

@@ -9,6 +9,7 @@ from keyturn.http.asgi import Request, Response
 from keyturn.http.login import count_failure, failure_wait
 from keyturn.http.session import SignedIn, current_session, start_session
 from keyturn.http.web import Web, form_fields, query_fields
+from keyturn.notify.words import ALERTS, describe
 from keyturn.oauth.context import Context
 from keyturn.oauth.grants.registration_code import normalise_email
 from keyturn.oauth.issue import iso_timestamp
@@ -24,6 +25,19 @@ NOTICES = {
     "password": "Your password was changed.",
     "claimed": "Welcome! Your account is yours now.",
 }
+
+
+# How many of the user's recent security events the page lists.
+RECENT_EVENTS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A security event as the account page tells it."""
+
+    text: str
+    when: str
+    alert: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +78,32 @@ class AccountPages:
             status,
             user=signed_in.user,
             connections=connections,
+            events=await self._recent_events(ctx, signed_in.user.user_id),
             csrf=self.web.session_csrf(signed_in.token),
             notice=notice,
             error=error,
         )
+
+    async def _recent_events(self, ctx: Context, user_id: str) -> list[Notice]:
+        found = await ctx.store.page_events(
+            kinds=(),
+            user_id=user_id,
+            client_id=None,
+            since=None,
+            before_id=None,
+            limit=3 * RECENT_EVENTS,  # some kinds are not the user's to read
+        )
+        names: dict[str, str] = {}
+        notices = []
+        for event in found:
+            if event.client_id is not None and event.client_id not in names:
+                client = await ctx.store.get_client(event.client_id)
+                names[event.client_id] = client.name if client else "an application"
+            text = describe(event, names.get(event.client_id or ""))
+            if text is not None:
+                when = iso_timestamp(event.at)[:16].replace("T", " ") + " UTC"
+                notices.append(Notice(text, when, event.kind in ALERTS))
+        return notices[:RECENT_EVENTS]
 
     async def _connection(self, ctx: Context, grant: Grant) -> Connection:
         client = await ctx.store.get_client(grant.client_id)

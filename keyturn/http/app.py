@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from keyturn import logs
-from keyturn.background import BackgroundWork
+from keyturn.background import DAY, BackgroundWork
 from keyturn.config import Settings, load_settings, master_secret
 from keyturn.http.account import AccountPages
 from keyturn.http.admin import build_admin_api
@@ -39,11 +39,13 @@ from keyturn.http.errors import (
     oauth_error_response,
     shutting_down_response,
 )
+from keyturn.http.forwarded import client_address
 from keyturn.http.introspect import introspect_endpoint
 from keyturn.http.login import LoginPages
 from keyturn.http.metrics import (
     OTHER,
     count_security_event,
+    count_webhook_delivery,
     metrics_endpoint,
     observe_pool,
     observe_request,
@@ -54,6 +56,8 @@ from keyturn.http.signup import signup_endpoint
 from keyturn.http.token import token_endpoint
 from keyturn.http.userinfo import jwks_endpoint, userinfo_endpoint
 from keyturn.http.web import Web
+from keyturn.notify.delivery import Deliverer
+from keyturn.notify.mail import Mailer
 from keyturn.oauth.context import Context
 from keyturn.oauth.discovery import server_metadata
 from keyturn.oauth.errors import InvalidRequest, OAuthError
@@ -109,6 +113,8 @@ def _is_admin(path: str) -> bool:
 
 # Pool gauges are set by every worker this often (and by the one answering a scrape).
 POOL_OBSERVE_SECONDS = 5.0
+# How often each process looks for events to fan out and deliveries that are due.
+DELIVERY_POLL_SECONDS = 1.0
 MANAGEMENT_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
 
 
@@ -192,6 +198,7 @@ class KeyturnApp:
         self.background: BackgroundWork | None = None
         self.admin_api = build_admin_api(lambda: self.ctx, settings)
         self._openapi_body: bytes | None = None
+        self.deliverer: Deliverer | None = None
 
     def _log_request(self, scope: Scope, status: int, seconds: float) -> None:
         client = scope.get("client")
@@ -277,6 +284,13 @@ class KeyturnApp:
                 }
             await send(message)
 
+        client = scope.get("client")
+        peer = client[0] if client else None
+        if self.trusted_proxies:
+            headers = dict(scope["headers"])
+            forwarded = self.settings.forwarded_header
+            peer = client_address(peer, headers, self.trusted_proxies, forwarded)
+        logs.client_ip.set(peer)  # the admin API's routes read it
         try:
             await self.admin_api(scope, receive, send_with_id)
         except Exception:
@@ -358,9 +372,24 @@ class KeyturnApp:
         self.ctx.store.observe_events(count_security_event)
         start_series(self.routes)
         observe_pool(self.ctx)
-        self.background = BackgroundWork(self.ctx, gc_interval=self.settings.gc_interval)
+        self.background = BackgroundWork(
+            self.ctx,
+            gc_interval=self.settings.gc_interval,
+            keep_seconds=self.settings.event_retention_days * DAY,
+        )
         self.background.start()
         self.background.every(POOL_OBSERVE_SECONDS, self._observe_pool, "pool gauges")
+        mailer = None
+        if self.settings.smtp_url:
+            mailer = Mailer(self.settings.smtp_url, self.settings.smtp_from)
+        self.deliverer = Deliverer(
+            self.ctx,
+            webhook_key=self.ctx.webhook_key,
+            mailer=mailer,
+            first_retry=self.settings.webhook_retry_seconds,
+            on_outcome=count_webhook_delivery,
+        )
+        self.background.every(DELIVERY_POLL_SECONDS, self.deliverer.run_once, "deliveries")
 
     async def _observe_pool(self) -> None:
         if self.ctx is not None:
@@ -368,10 +397,14 @@ class KeyturnApp:
 
     async def shutdown(self) -> None:
         self.access.flush()
+        if self.ctx is not None:
+            await self.ctx.recorder.drain()
         if self.tracing is not None:
             self.tracing.shutdown()
         if self.background is not None:
             await self.background.stop()
+        if self.deliverer is not None:
+            await self.deliverer.close()
         if self.ctx is not None:
             await self.ctx.store.close()
 

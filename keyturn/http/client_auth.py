@@ -38,7 +38,9 @@ async def authenticated_client(
     if credentials is None:
         raise no_credentials()
     logs.client_id.set(credentials.client_id)  # the one it claims to be, for the log line
-    return await authenticate_client(ctx, credentials, allow_disabled=allow_disabled)
+    return await authenticate_client(
+        ctx, credentials, allow_disabled=allow_disabled, ip=request.client_ip
+    )
 
 
 def client_credentials(request: Request, form: dict[str, str]) -> ClientCredentials | None:

@@ -16,6 +16,7 @@ from keyturn.http.web import (
 from keyturn.oauth.context import Context
 from keyturn.oauth.grants.registration_code import normalise_email
 from keyturn.oauth.passwords import verify_password
+from keyturn.operations import users
 
 # Failed sign-ins allowed per window before the page asks to wait; windows
 # expire, so nobody is locked out for good.
@@ -73,6 +74,8 @@ class LoginPages:
         wait = await failure_wait(ctx, "signin", email, address)
         if wait:
             count_sign_in_failure("throttled")
+            known = await ctx.store.get_user_by_email(email) if email else None
+            await users.sign_in_failed(ctx, email, known, request.client_ip, throttled=True)
             minutes = max(1, round(wait / 60))
             return self._form(
                 request,
@@ -86,6 +89,7 @@ class LoginPages:
         if not await asyncio.to_thread(verify_password, password, stored) or user is None:
             await count_failure(ctx, "signin", email, address)
             count_sign_in_failure("bad_credentials")
+            await users.sign_in_failed(ctx, email, user, request.client_ip, throttled=False)
             return self._form(
                 request, return_to, status=401, email=email, error="Incorrect email or password."
             )

@@ -16,7 +16,7 @@ async def userinfo_endpoint(request: Request, ctx: Context) -> Response:
     token = bearer_token(request)
     if token is None:
         raise InvalidToken("A bearer access token is required.")
-    valid = await check_access_token(ctx, token)
+    valid = await check_access_token(ctx, token, request.client_ip)
     grant = valid.grant
     if grant.user_id is None or not has_scope(grant.access_scope, "openid"):
         raise InsufficientScope("The access token was not issued with the openid scope.")

@@ -9,6 +9,7 @@ import jwt
 from keyturn.oauth.context import Context
 from keyturn.oauth.errors import InvalidToken
 from keyturn.oauth.jwt_tokens import decode_jwt
+from keyturn.oauth.signals import note_bad_token
 from keyturn.oauth.tokens import AccessToken, MalformedToken
 from keyturn.store.records import Grant
 
@@ -33,7 +34,17 @@ def opaque_reference(ctx: Context, presented: str) -> str:
     return reference
 
 
-async def check_access_token(ctx: Context, presented: str) -> ValidAccess:
+async def check_access_token(ctx: Context, presented: str, ip: str | None = None) -> ValidAccess:
+    """The token and its live grant; `InvalidToken` for anything else (counted against
+    `ip` for the token-scan signal)."""
+    try:
+        return await _check(ctx, presented)
+    except InvalidToken:
+        await note_bad_token(ctx, ip, "access_token")
+        raise
+
+
+async def _check(ctx: Context, presented: str) -> ValidAccess:
     """The token and its live grant; `InvalidToken` for anything else.
 
     An access token is valid only while its generation is the grant's current

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from keyturn.oauth.context import Context
 from keyturn.oauth.errors import InvalidClient
+from keyturn.oauth.signals import note_client_auth_failure
 from keyturn.store.records import Client
 
 # RFC 6749 §2.3.1 and OIDC Core §9: how a client may authenticate, strongest first.
@@ -40,7 +41,11 @@ def _invalid(credentials: ClientCredentials, detail: str) -> InvalidClient:
 
 
 async def authenticate_client(
-    ctx: Context, credentials: ClientCredentials, *, allow_disabled: bool = False
+    ctx: Context,
+    credentials: ClientCredentials,
+    *,
+    allow_disabled: bool = False,
+    ip: str | None = None,
 ) -> Client:
     """The client behind `credentials`, or InvalidClient.
 
@@ -63,6 +68,7 @@ async def authenticate_client(
     if credentials.secret is None:
         raise _invalid(credentials, "confidential client without a secret")
     if not ctx.secrets.verify(credentials.secret, client.secret_hash):
+        await note_client_auth_failure(ctx, client.client_id, ip)
         raise _invalid(credentials, "wrong client secret")
     if client.disabled and not allow_disabled:
         raise _invalid(credentials, "client is disabled")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from keyturn.oauth.clock import Clock
 from keyturn.oauth.keyring import Keyring, load_keyring
 from keyturn.oauth.ratelimit import RateLimiter
 from keyturn.oauth.secrets import SecretHasher
+from keyturn.oauth.signals import Recorder, SignalPolicies
 from keyturn.oauth.tokens import (
     AccessToken,
     RefreshToken,
@@ -73,6 +74,10 @@ class Context:
     issuer: str
     limiter: RateLimiter
     refresh_token_rate: int
+    signals: SignalPolicies = field(default_factory=SignalPolicies)
+    # Seals webhook signing secrets in the database (derived from the master secret).
+    webhook_key: bytes = b""
+    recorder: Recorder = field(default_factory=Recorder)
 
 
 __all__ = ["Context", "Keys"]

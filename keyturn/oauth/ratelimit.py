@@ -130,6 +130,30 @@ class RateLimiter:
             return None
         return None if allowed else max(1, math.ceil(resets - self._clock.now()))
 
+    async def allows(self, amount: int, minutes: int, *key: str) -> bool:
+        """Count one event against `key`; whether it is within `amount` (fails closed:
+        for optional work, such as writing an event, not for requests)."""
+        try:
+            allowed, _ = await self._counter.hit(amount, minutes, "/".join(key))
+        except Exception:
+            log.warning("rate-limit storage failed; not counted", exc_info=True)
+            return False
+        return allowed
+
+    async def crossed(self, amount: int, minutes: int, *key: str) -> bool:
+        """Count one event against `key`; True once per window, at the first event over
+        `amount` (a second counter marks that the crossing was reported)."""
+        joined = "/".join(key)
+        try:
+            allowed, _ = await self._counter.hit(amount, minutes, joined)
+            if allowed:
+                return False
+            first, _ = await self._counter.hit(1, minutes, "crossed/" + joined)
+            return first
+        except Exception:
+            log.warning("rate-limit storage failed; not counted", exc_info=True)
+            return False
+
     async def count(self, amount: int, minutes: int, *key: str) -> None:
         """Count one event (a failed sign-in, say) against `key` without deciding anything."""
         try:

@@ -11,6 +11,7 @@ from keyturn.oauth.grants.registration_code import normalise_email
 from keyturn.oauth.passwords import hash_password
 from keyturn.operations import Conflict, NotFound, OperationError
 from keyturn.store.base import EmailTaken
+from keyturn.store.networks import network_of
 from keyturn.store.records import EventKind, NewEvent, Session, User, user_actor
 
 MIN_PASSWORD = 8  # NIST SP 800-63B: at least 8 characters
@@ -110,11 +111,49 @@ async def change_password(
 
 
 async def sign_in(ctx: Context, session: Session, ip: str | None) -> None:
-    """A browser session starts, with its `sign_in_succeeded` event."""
+    """A browser session starts, with its `sign_in_succeeded` event; the event says
+    whether the user signed in from a network none of their recent sign-ins came from."""
     event = NewEvent(
         EventKind.SIGN_IN_SUCCEEDED,
         actor=user_actor(session.user_id),
         user_id=session.user_id,
         ip=ip,
+        detail={"new_network": await _new_network(ctx, session.user_id, ip)},
     )
     await ctx.store.create_session(session, event)
+
+
+async def sign_in_failed(
+    ctx: Context, email: str, user: User | None, ip: str | None, *, throttled: bool
+) -> None:
+    """A failed or held-back sign-in, recorded (no state changes with it). The email
+    tried is kept only when it names no user: a user's events name them by id."""
+    if throttled and not await ctx.limiter.allows(1, 1, "throttled-event", email, ip or "-"):
+        return  # one event a minute is enough to say an account is being hammered
+    kind = EventKind.SIGN_IN_THROTTLED if throttled else EventKind.SIGN_IN_FAILED
+    event = NewEvent(
+        kind,
+        user_id=None if user is None else user.user_id,
+        ip=ip,
+        detail={} if user is not None else {"unknown_email": True},
+    )
+    await ctx.store.record_event(ctx.clock.now(), event)
+
+
+KNOWN_SIGN_INS = 20  # how many recent sign-ins say which networks are the user's own
+
+
+async def _new_network(ctx: Context, user_id: str, ip: str | None) -> bool:
+    here = network_of(ip)
+    if here is None:
+        return False
+    before = await ctx.store.page_events(
+        kinds=(EventKind.SIGN_IN_SUCCEEDED,),
+        user_id=user_id,
+        client_id=None,
+        since=None,
+        before_id=None,
+        limit=KNOWN_SIGN_INS,
+    )
+    # A first sign-in has no network to differ from; it is not news to its user.
+    return bool(before) and here not in {network_of(event.ip) for event in before}

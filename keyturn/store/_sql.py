@@ -12,9 +12,11 @@ import json
 import re
 from typing import Any, Protocol
 
+from keyturn.store.networks import network_of
 from keyturn.store.records import (
     AuthorizationCode,
     Client,
+    Delivery,
     Event,
     Grant,
     NewEvent,
@@ -23,6 +25,7 @@ from keyturn.store.records import (
     Session,
     StoredKey,
     User,
+    Webhook,
 )
 
 
@@ -46,7 +49,7 @@ GRANT_COLUMNS = (
     "grant_id, client_id, user_id, scope, access_scope, auth_time, created_at,"
     " expires_at, refresh_generation, access_generation, access_expires_at,"
     " rotated_at, last_used_at, last_ip, revoked_at, revoked_reason, has_refresh,"
-    " revoked_access_generation"
+    " revoked_access_generation, network, prev_network, prev_used_at, window_count"
 )
 EVENT_COLUMNS = "event_id, at, kind, client_id, user_id, grant_id, ip, detail, actor"
 KEY_COLUMNS = "kid, kind, sealed, created_at, retired_at"
@@ -114,7 +117,8 @@ SET_ENHANCED_SECURITY = "UPDATE users SET enhanced_security = $2 WHERE user_id =
 
 INSERT_GRANT = (
     f"INSERT INTO grants ({GRANT_COLUMNS}) VALUES"
-    " ($1, $2, $3, $4, $4, $5, $6, $7, 0, 0, $8, $6, $6, $9, NULL, NULL, $10, NULL)"
+    " ($1, $2, $3, $4, $4, $5, $6, $7, 0, 0, $8, $6, $6, $9, NULL, NULL, $10, NULL,"
+    " $11, NULL, NULL, 0)"
     f" RETURNING {GRANT_COLUMNS}"
 )
 SELECT_GRANT = f"SELECT {GRANT_COLUMNS} FROM grants WHERE grant_id = $1"
@@ -124,13 +128,19 @@ SELECT_GRANT = f"SELECT {GRANT_COLUMNS} FROM grants WHERE grant_id = $1"
 # presenting the same generation exactly one matches.
 #   $1 grant_id  $2 client_id  $3 presented generation  $4 now
 #   $5 rotate (0 or 1)  $6 access scope or NULL for the grant's scope
-#   $7 access expiry  $8 idle cutoff  $9 ip
+#   $7 access expiry  $8 idle cutoff  $9 ip  $10 network
+# It also keeps what the anomaly signals read, in the same statement: the previous
+# network and use (SET reads the row as it was), and the count of refreshes in the
+# current window of one access-token lifetime ($7 - $4).
 ADVANCE_REFRESH = (
     "UPDATE grants SET refresh_generation = refresh_generation + $5,"
     " access_generation = access_generation + 1,"
     " access_scope = COALESCE($6, scope),"
     " access_expires_at = CASE WHEN $7 < expires_at THEN $7 ELSE expires_at END,"
-    " rotated_at = $4, last_used_at = $4, last_ip = $9"
+    " rotated_at = $4, last_used_at = $4, last_ip = $9,"
+    " prev_network = network, network = $10, prev_used_at = last_used_at,"
+    " window_count = CASE WHEN $4 - window_start < $7 - $4 THEN window_count + 1 ELSE 1 END,"
+    " window_start = CASE WHEN $4 - window_start < $7 - $4 THEN window_start ELSE $4 END"
     " WHERE grant_id = $1 AND client_id = $2 AND refresh_generation = $3"
     " AND has_refresh AND revoked_at IS NULL AND expires_at > $4 AND last_used_at >= $8"
     f" RETURNING {GRANT_COLUMNS}"
@@ -146,11 +156,16 @@ ADVANCE_REFRESH_BATCH = (
     " access_scope = COALESCE(a.access_scope, g.scope),"
     " access_expires_at = CASE WHEN a.access_expires_at < g.expires_at"
     " THEN a.access_expires_at ELSE g.expires_at END,"
-    " rotated_at = a.now, last_used_at = a.now, last_ip = a.ip"
+    " rotated_at = a.now, last_used_at = a.now, last_ip = a.ip,"
+    " prev_network = g.network, network = a.network, prev_used_at = g.last_used_at,"
+    " window_count = CASE WHEN a.now - g.window_start < a.access_expires_at - a.now"
+    " THEN g.window_count + 1 ELSE 1 END,"
+    " window_start = CASE WHEN a.now - g.window_start < a.access_expires_at - a.now"
+    " THEN g.window_start ELSE a.now END"
     " FROM unnest($1::bytea[], $2::text[], $3::bigint[], $4::float8[], $5::int[],"
-    " $6::text[], $7::float8[], $8::float8[], $9::text[])"
+    " $6::text[], $7::float8[], $8::float8[], $9::text[], $10::text[])"
     " AS a(grant_id, client_id, generation, now, rotate, access_scope, access_expires_at,"
-    " idle_cutoff, ip)"
+    " idle_cutoff, ip, network)"
     # The ANY() restates the join key so the primary-key index is used even
     # before the planner has statistics (a fresh database).
     " WHERE g.grant_id = ANY($1::bytea[]) AND g.grant_id = a.grant_id AND g.client_id = a.client_id"
@@ -342,12 +357,86 @@ NEXT_KID = "SELECT COALESCE(MAX(kid), 0) + 1 FROM keys"
 INSERT_KEY = "INSERT INTO keys (kid, kind, sealed, created_at) VALUES ($1, $2, $3, $4)"
 RETIRE_KEY = "UPDATE keys SET retired_at = $2 WHERE kid = $1 AND retired_at IS NULL"
 
+# -- webhooks and the outbox ---------------------------------------------------
+
+WEBHOOK_COLUMNS = "webhook_id, url, kinds, sealed_secret, created_at"
+INSERT_WEBHOOK = f"INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
+SELECT_WEBHOOKS = (
+    f"SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE deleted_at IS NULL"
+    " ORDER BY created_at, webhook_id"
+)
+SELECT_WEBHOOK = (
+    f"SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE webhook_id = $1 AND deleted_at IS NULL"
+)
+DELETE_WEBHOOK = "UPDATE webhooks SET deleted_at = $2 WHERE webhook_id = $1 AND deleted_at IS NULL"
+# Its pending deliveries go with it: nobody is listening there any more.
+DROP_WEBHOOK_DELIVERIES = (
+    "UPDATE deliveries SET state = 'dead', last_error = 'webhook deleted', finished_at = $2"
+    " WHERE channel = 'webhook' AND target = $1 AND state = 'pending'"
+)
+SELECT_OUTBOX_CURSOR = "SELECT event_id FROM outbox_cursor WHERE name = 'events'"
+ADVANCE_OUTBOX_CURSOR = "UPDATE outbox_cursor SET event_id = $1 WHERE name = 'events'"
+INSERT_DELIVERY = (
+    "INSERT INTO deliveries (channel, target, event_id, payload, next_attempt_at, created_at)"
+    " VALUES ($1, $2, $3, $4, $5, $5)"
+)
+DELIVERY_COLUMNS = (
+    "delivery_id, channel, target, event_id, payload, state, attempts, next_attempt_at,"
+    " last_status, last_error, created_at, finished_at"
+)
+# One attempt each: a lease, so an instance killed mid-attempt leaves it to another
+# once the lease runs out ($1 now, $2 lease end, $3 how many).
+CLAIM_DELIVERIES = (
+    "UPDATE deliveries SET lease_until = $2, attempts = attempts + 1"
+    " WHERE delivery_id IN (SELECT delivery_id FROM deliveries WHERE state = 'pending'"
+    " AND next_attempt_at <= $1 AND lease_until <= $1 ORDER BY next_attempt_at LIMIT $3{lock})"
+    f" RETURNING {DELIVERY_COLUMNS}"
+)
+FINISH_DELIVERY = (
+    "UPDATE deliveries SET state = $2, last_status = $3, last_error = $4,"
+    " next_attempt_at = $5, lease_until = 0, finished_at = $6 WHERE delivery_id = $1"
+)
+SELECT_DELIVERY_PAGE = f"SELECT {DELIVERY_COLUMNS} FROM deliveries"
+
+
+def webhook_from_row(row: Row) -> Webhook:
+    return Webhook(
+        webhook_id=row[0],
+        url=row[1],
+        kinds=tuple(json.loads(row[2])),
+        sealed_secret=bytes(row[3]),
+        created_at=row[4],
+    )
+
+
+def delivery_from_row(row: Row) -> Delivery:
+    return Delivery(
+        delivery_id=row[0],
+        channel=row[1],
+        target=row[2],
+        event_id=row[3],
+        payload=row[4],
+        state=row[5],
+        attempts=row[6],
+        next_attempt_at=row[7],
+        last_status=row[8],
+        last_error=row[9],
+        created_at=row[10],
+        finished_at=row[11],
+    )
+
+
 # -- maintenance ---------------------------------------------------------------
 
 # Bounded batches: the sub-select picks at most $3 rows per call.
 PURGE_GRANTS = (
     "DELETE FROM grants WHERE grant_id IN (SELECT grant_id FROM grants"
     " WHERE expires_at < $1 OR revoked_at < $2 LIMIT $3)"
+)
+# Finished deliveries (delivered or dead) go with the events of their age.
+PURGE_DELIVERIES = (
+    "DELETE FROM deliveries WHERE delivery_id IN (SELECT delivery_id FROM deliveries"
+    " WHERE finished_at < $1 LIMIT $2)"
 )
 PURGE_EVENTS = (
     "DELETE FROM events WHERE event_id IN (SELECT event_id FROM events WHERE at < $1 LIMIT $2)"
@@ -470,6 +559,7 @@ def new_grant_values(new: NewGrant) -> tuple[Any, ...]:
         new.access_expires_at,
         new.ip,
         new.has_refresh,
+        network_of(new.ip),
     )
 
 
@@ -485,6 +575,7 @@ def refresh_values(attempt: RefreshAttempt) -> tuple[Any, ...]:
         attempt.now + attempt.access_ttl,
         attempt.idle_cutoff,
         attempt.ip,
+        network_of(attempt.ip),
     )
 
 
@@ -508,6 +599,10 @@ def grant_from_row(row: Row) -> Grant:
         revoked_reason=row[15],
         has_refresh=bool(row[16]),
         revoked_access_generation=row[17],
+        network=row[18],
+        prev_network=row[19],
+        prev_used_at=row[20],
+        window_count=row[21],
     )
 
 

@@ -13,8 +13,10 @@ from keyturn.store.records import (
     AuthorizationCode,
     Client,
     CodeOutcome,
+    Delivery,
     Event,
     Grant,
+    NewDelivery,
     NewEvent,
     NewGrant,
     NotFound,
@@ -26,6 +28,7 @@ from keyturn.store.records import (
     Session,
     StoredKey,
     User,
+    Webhook,
 )
 
 
@@ -263,6 +266,57 @@ class EventStore(Protocol):
         ...
 
 
+class NotificationStore(Protocol):
+    """Webhooks, and the outbox of deliveries to them and to people."""
+
+    async def create_webhook(self, webhook: Webhook, event: NewEvent | None = None) -> None: ...
+    async def list_webhooks(self) -> list[Webhook]: ...
+    async def get_webhook(self, webhook_id: str) -> Webhook | None: ...
+    async def delete_webhook(
+        self, webhook_id: str, now: float, event: NewEvent | None = None
+    ) -> bool:
+        """Its pending deliveries are dropped with it."""
+        ...
+
+    async def fan_out(
+        self,
+        now: float,
+        targets: Callable[[Event, list[Webhook]], list[NewDelivery]],
+        *,
+        batch: int = 200,
+    ) -> int:
+        """Deliveries for the events after the outbox cursor, and the cursor moved, in
+        one transaction; nothing while another instance does it. Events fanned out."""
+        ...
+
+    async def claim_deliveries(self, now: float, lease: float, limit: int) -> list[Delivery]:
+        """Due deliveries, leased to the caller: each attempt is made by one instance."""
+        ...
+
+    async def finish_delivery(
+        self,
+        delivery_id: int,
+        *,
+        state: str,
+        status: int | None,
+        error: str | None,
+        next_attempt_at: float,
+        now: float,
+    ) -> None: ...
+
+    async def page_deliveries(
+        self,
+        *,
+        channel: str,
+        target: str,
+        state: str | None,
+        before_id: int | None,
+        limit: int,
+    ) -> list[Delivery]:
+        """Newest first."""
+        ...
+
+
 class KeyStore(Protocol):
     async def list_keys(self) -> list[StoredKey]: ...
     async def add_key(self, kind: str, sealed: bytes, now: float) -> int: ...
@@ -275,7 +329,16 @@ class KeyStore(Protocol):
     async def retire_key(self, kid: int, now: float, event: NewEvent | None = None) -> bool: ...
 
 
-class Store(ClientStore, UserStore, GrantStore, CodeStore, EventStore, KeyStore, Protocol):
+class Store(
+    ClientStore,
+    UserStore,
+    GrantStore,
+    CodeStore,
+    EventStore,
+    NotificationStore,
+    KeyStore,
+    Protocol,
+):
     """Everything, plus maintenance; code that needs one concern asks for that protocol."""
 
     async def purge(self, now: float, *, batch: int, keep_seconds: float) -> dict[str, int]:

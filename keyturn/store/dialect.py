@@ -36,6 +36,8 @@ class Dialect(Statements, Protocol):
     name: str  # "sqlite" or "postgres": the migrations folder
     # Appended to a SELECT whose row the same transaction is about to change.
     lock_row: str
+    # The same, passing over rows another transaction holds (work queues).
+    skip_locked: str
 
     def transaction(self) -> AbstractAsyncContextManager[Statements]:
         """Statements inside run in one transaction, committed on a clean exit."""

@@ -90,6 +90,7 @@ class _Connection:
 class PostgresDialect(_Connection):
     name = "postgres"
     lock_row = " FOR UPDATE"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, pool: asyncpg.Pool, listener: asyncpg.Connection | None) -> None:
         super().__init__(pool)

@@ -28,6 +28,19 @@ class EventKind(StrEnum):
     ENHANCED_SECURITY = "enhanced_security"
     PASSWORD_CHANGED = "password_changed"
     SIGN_IN_SUCCEEDED = "sign_in_succeeded"
+    SIGN_IN_FAILED = "sign_in_failed"
+    SIGN_IN_THROTTLED = "sign_in_throttled"
+    CLIENT_AUTH_FAILED = "client_auth_failed"
+    # Anomaly signals (keyturn.oauth.signals).
+    REFRESH_NETWORK_CHANGED = "refresh_network_changed"
+    REFRESH_STORM = "refresh_storm"
+    DORMANT_GRANT_USED = "dormant_grant_used"
+    TOKEN_SCAN = "token_scan"
+    SUSPECTED_COMPROMISE = "suspected_compromise"
+    MFA_ENROLLED = "mfa_enrolled"
+    MFA_REMOVED = "mfa_removed"
+    WEBHOOK_CREATED = "webhook_created"
+    WEBHOOK_DELETED = "webhook_deleted"
     KEY_RETIRED = "key_retired"
     KEYS_ROTATED = "keys_rotated"
 
@@ -44,6 +57,7 @@ class RevocationReason(StrEnum):
     CLIENT_DELETED = "client_deleted"
     ACCOUNT_DISABLED = "account_disabled"
     ACCOUNT_DELETED = "account_deleted"
+    SUSPECTED_COMPROMISE = "suspected_compromise"  # a signal's action was revoke
 
 
 # Who acts: the operator's command line; a client or a user is `client:<id>` / `user:<id>`.
@@ -127,6 +141,12 @@ class Grant:
     has_refresh: bool
     # The access generation an RFC 7009 revocation retired last (None: never).
     revoked_access_generation: int | None = None
+    # For the anomaly signals: the network (/24, /48) of the latest refresh and of the
+    # one before, when the one before was, and refreshes in the current window.
+    network: str | None = None
+    prev_network: str | None = None
+    prev_used_at: float | None = None
+    window_count: int = 0
 
     @property
     def issued_access_generation(self) -> int:
@@ -168,6 +188,43 @@ class Event:
     ip: str | None
     detail: dict[str, object] = field(default_factory=dict)
     actor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    webhook_id: str
+    url: str
+    kinds: tuple[str, ...]  # empty: every kind
+    sealed_secret: bytes
+    created_at: float
+
+    def wants(self, event: Event) -> bool:
+        return event.at >= self.created_at and (not self.kinds or event.kind in self.kinds)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One event on its way to one receiver: a webhook, or a person by email."""
+
+    delivery_id: int
+    channel: str  # "webhook" or "email"
+    target: str  # the webhook id, or the user id
+    event_id: int
+    payload: str  # the event as JSON, fixed when it was fanned out
+    state: str  # "pending", "delivered" or "dead"
+    attempts: int
+    next_attempt_at: float
+    last_status: int | None
+    last_error: str | None
+    created_at: float
+    finished_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    channel: str
+    target: str
+    payload: str
 
 
 @dataclass(frozen=True, slots=True)

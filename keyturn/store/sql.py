@@ -8,6 +8,7 @@ crash can lose the change and its event together, never one without the other.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,9 +24,11 @@ from keyturn.store.records import (
     CodeExchanged,
     CodeOutcome,
     CodeReplayed,
+    Delivery,
     Event,
     EventKind,
     Grant,
+    NewDelivery,
     NewEvent,
     NewGrant,
     RefreshAttempt,
@@ -35,6 +38,7 @@ from keyturn.store.records import (
     Session,
     StoredKey,
     User,
+    Webhook,
     user_actor,
 )
 
@@ -511,6 +515,116 @@ class SqlStore:
         rows = await self._db.fetch(q.SELECT_EVENTS, after_id, limit)
         return [q.event_from_row(row) for row in rows]
 
+    # -- webhooks and the outbox ---------------------------------------------
+
+    async def create_webhook(self, webhook: Webhook, event: NewEvent | None = None) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                q.INSERT_WEBHOOK,
+                webhook.webhook_id,
+                webhook.url,
+                json.dumps(list(webhook.kinds)),
+                webhook.sealed_secret,
+                webhook.created_at,
+            )
+            await self._record(tx, webhook.created_at, event)
+
+    async def list_webhooks(self) -> list[Webhook]:
+        return [q.webhook_from_row(row) for row in await self._db.fetch(q.SELECT_WEBHOOKS)]
+
+    async def get_webhook(self, webhook_id: str) -> Webhook | None:
+        row = await self._db.fetchrow(q.SELECT_WEBHOOK, webhook_id)
+        return None if row is None else q.webhook_from_row(row)
+
+    async def delete_webhook(
+        self, webhook_id: str, now: float, event: NewEvent | None = None
+    ) -> bool:
+        async with self._db.transaction() as tx:
+            if not await tx.execute(q.DELETE_WEBHOOK, webhook_id, now):
+                return False
+            dropped = await tx.execute(q.DROP_WEBHOOK_DELIVERIES, webhook_id, now)
+            await self._record(tx, now, event, deliveries_dropped=dropped)
+        return True
+
+    async def fan_out(
+        self,
+        now: float,
+        targets: Callable[[Event, list[Webhook]], list[NewDelivery]],
+        *,
+        batch: int = 200,
+    ) -> int:
+        """Turn the events after the outbox cursor into deliveries, in one transaction
+        that also moves the cursor; while another instance holds the cursor, do nothing.
+        Returns how many events were fanned out."""
+        async with self._db.transaction() as tx:
+            row = await tx.fetchrow(q.SELECT_OUTBOX_CURSOR + self._db.skip_locked)
+            if row is None:
+                return 0  # another instance is fanning out right now
+            events = [q.event_from_row(r) for r in await tx.fetch(q.SELECT_EVENTS, row[0], batch)]
+            if not events:
+                return 0
+            webhooks = [q.webhook_from_row(r) for r in await tx.fetch(q.SELECT_WEBHOOKS)]
+            for event in events:
+                for delivery in targets(event, webhooks):
+                    await tx.execute(
+                        q.INSERT_DELIVERY,
+                        delivery.channel,
+                        delivery.target,
+                        event.event_id,
+                        delivery.payload,
+                        now,
+                    )
+            await tx.execute(q.ADVANCE_OUTBOX_CURSOR, events[-1].event_id)
+        return len(events)
+
+    async def claim_deliveries(self, now: float, lease: float, limit: int) -> list[Delivery]:
+        """Due deliveries, each leased to this caller for `lease` seconds: with several
+        instances every attempt is made by one (SKIP LOCKED on PostgreSQL)."""
+        sql = q.CLAIM_DELIVERIES.format(lock=self._db.skip_locked)
+        rows = await self._db.fetch(sql, now, now + lease, limit)
+        return [q.delivery_from_row(row) for row in rows]
+
+    async def finish_delivery(
+        self,
+        delivery_id: int,
+        *,
+        state: str,
+        status: int | None,
+        error: str | None,
+        next_attempt_at: float,
+        now: float,
+    ) -> None:
+        """After an attempt: delivered, pending again (at `next_attempt_at`), or dead."""
+        finished = None if state == "pending" else now
+        await self._db.execute(
+            q.FINISH_DELIVERY, delivery_id, state, status, error, next_attempt_at, finished
+        )
+
+    async def page_deliveries(
+        self,
+        *,
+        channel: str,
+        target: str,
+        state: str | None,
+        before_id: int | None,
+        limit: int,
+    ) -> list[Delivery]:
+        filters: list[tuple[str, Any]] = [("channel = ?", channel), ("target = ?", target)]
+        if state is not None:
+            filters.append(("state = ?", state))
+        clauses, values = q.numbered(filters)
+        after = None if before_id is None else (before_id,)
+        sql, values = q.page_sql(
+            q.SELECT_DELIVERY_PAGE,
+            clauses,
+            values,
+            ("delivery_id",),
+            after,
+            limit,
+            newest_first=True,
+        )
+        return [q.delivery_from_row(row) for row in await self._db.fetch(sql, *values)]
+
     # -- keys --------------------------------------------------------------
 
     async def list_keys(self) -> list[StoredKey]:
@@ -557,6 +671,7 @@ class SqlStore:
                 "events": await tx.execute(q.PURGE_EVENTS, cutoff, batch),
                 "codes": await tx.execute(q.PURGE_CODES, now - 3600, batch),
                 "sessions": await tx.execute(q.PURGE_SESSIONS, now, batch),
+                "deliveries": await tx.execute(q.PURGE_DELIVERIES, cutoff, batch),
             }
 
     async def migrate(self) -> list[str]:

@@ -101,6 +101,7 @@ class _Connection:
 class SQLiteDialect(_Connection):
     name = "sqlite"
     lock_row = ""  # BEGIN IMMEDIATE already holds the database's write lock
+    skip_locked = ""  # and so there is never a row another transaction holds
 
     def __init__(self, path: str, *, background_checkpoints: bool = False) -> None:
         try:

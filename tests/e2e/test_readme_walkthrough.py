@@ -280,7 +280,7 @@ def check_partner_steps(w: Walkthrough) -> None:
     (partner,) = json_lines(w.output('--name "Partner"'))
     assert set(partner) == {"client_id", "client_secret"}
 
-    (user,) = json_lines(w.output("a-long-random-code\"}"))
+    (user,) = json_lines(w.output('a-long-random-code"}'))
     assert user["email"] == "ann@example.com" and user["active"] is True
 
     (tokens,) = json_lines(w.output('RT=$(echo "$TOKENS" | field refresh_token)'))

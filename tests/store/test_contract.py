@@ -427,7 +427,7 @@ async def test_purge_removes_expired_and_old_revoked_in_batches(seeded: Store) -
     await seeded.record_event(NOW - 100, NewEvent(EventKind.GRANTS_REVOKED))
     await seeded.record_event(NOW, NewEvent(EventKind.USER_CREATED))
     first = await seeded.purge(NOW, batch=3, keep_seconds=50)
-    assert first == {"grants": 3, "events": 1, "codes": 0, "sessions": 0}
+    assert first == {"grants": 3, "events": 1, "codes": 0, "sessions": 0, "deliveries": 0}
     second = await seeded.purge(NOW, batch=3, keep_seconds=50)
     assert second["grants"] == 3
     assert await seeded.get_grant(live.grant_id) is not None

@@ -15,7 +15,7 @@ from fastapi import APIRouter, FastAPI
 
 from keyturn import __version__
 from keyturn.config import Settings
-from keyturn.http.admin import clients, records, users
+from keyturn.http.admin import clients, records, users, webhooks
 from keyturn.http.admin.models import Problem
 from keyturn.http.admin.problems import HANDLERS
 from keyturn.oauth.context import Context
@@ -50,7 +50,7 @@ def build_admin_api(context: Callable[[], Context | None], settings: Settings) -
     api.state.context = context
     api.state.settings = settings
     v1 = APIRouter(prefix=PREFIX, responses=ERRORS)
-    for module in (clients, users, records):
+    for module in (clients, users, records, webhooks):
         v1.include_router(module.router)
     api.include_router(v1)
     return api

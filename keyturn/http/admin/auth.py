@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from keyturn import logs
 from keyturn.http.admin.problems import ApiProblem
 from keyturn.oauth.bearer import check_access_token
 from keyturn.oauth.context import Context
@@ -50,7 +51,7 @@ async def _caller(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiProblem(401, "a bearer access token is required", {"WWW-Authenticate": CHALLENGE})
     try:
-        valid = await check_access_token(ctx, credentials.credentials)
+        valid = await check_access_token(ctx, credentials.credentials, logs.client_ip.get())
     except InvalidToken:
         raise ApiProblem(
             401,

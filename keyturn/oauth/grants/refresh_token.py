@@ -19,14 +19,19 @@ from keyturn.oauth.errors import InvalidGrant
 from keyturn.oauth.grants.base import TokenRequest
 from keyturn.oauth.issue import TokenResponse, token_response
 from keyturn.oauth.scope import narrow_scope
+from keyturn.oauth.signals import Signal, note_bad_token, refresh_signals, signal_event
 from keyturn.oauth.tokens import MalformedToken
 from keyturn.store.records import (
     Advanced,
+    EventKind,
+    Grant,
+    NewEvent,
     NotFound,
     RefreshAttempt,
     Rejected,
     Replayed,
     ReuseDetected,
+    RevocationReason,
 )
 
 INVALID = "The refresh token is invalid, expired or revoked."
@@ -42,6 +47,7 @@ class RefreshTokenGrant:
         try:
             token = await ctx.keys.read_refresh(presented)
         except MalformedToken as exc:
+            await note_bad_token(ctx, request.ip, "refresh_token")
             raise InvalidGrant(INVALID, reason="unknown", detail=str(exc)) from None
         await ctx.limiter.check(
             ctx.refresh_token_rate, "refresh", token.grant_id.hex(), request.ip or "-"
@@ -73,7 +79,12 @@ class RefreshTokenGrant:
             )
         )
         match outcome:
-            case Advanced(grant) | Replayed(grant):
+            case Advanced(grant):
+                signals = refresh_signals(grant, now, ctx.signals)
+                if signals:
+                    await _act_on(signals, grant, request, ctx)
+                return token_response(ctx.keys.ring, grant, client, ctx.issuer)
+            case Replayed(grant):
                 return token_response(ctx.keys.ring, grant, client, ctx.issuer)
             case ReuseDetected(grant):
                 raise InvalidGrant(
@@ -85,4 +96,33 @@ class RefreshTokenGrant:
             case Rejected(reason, _):
                 raise InvalidGrant(INVALID, reason=reason)
             case NotFound():
+                await note_bad_token(ctx, request.ip, "refresh_token")
                 raise InvalidGrant(INVALID, reason="unknown", detail="no such grant")
+
+
+async def _act_on(signals: list[Signal], grant: Grant, request: TokenRequest, ctx: Context) -> None:
+    """Record what the refresh showed, off the answer's path; and when a signal's policy
+    is `revoke`, end the grant and refuse this refresh (its new tokens never leave)."""
+    now = ctx.clock.now()
+    revoking = [s for s in signals if ctx.signals.of(s.kind).action == "revoke"]
+    for signal in signals:
+        action = ctx.signals.of(signal.kind).action
+        ctx.recorder.later(
+            ctx.store.record_event(now, signal_event(signal, grant, request.ip, action))
+        )
+    if not revoking:
+        return
+    event = NewEvent(
+        EventKind.SUSPECTED_COMPROMISE,
+        client_id=grant.client_id,
+        user_id=grant.user_id,
+        grant_id=grant.grant_id,
+        ip=request.ip,
+        detail={"signals": [s.kind.value for s in revoking]},
+    )
+    await ctx.store.revoke_grant(
+        grant.grant_id, RevocationReason.SUSPECTED_COMPROMISE, now, event=event
+    )
+    raise InvalidGrant(
+        INVALID, reason=RevocationReason.SUSPECTED_COMPROMISE, detail="a signal revoked it"
+    )
