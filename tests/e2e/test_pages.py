@@ -172,3 +172,29 @@ async def test_changing_the_password_signs_out_the_other_browser_and_keeps_this_
         await expect(page.get_by_role("heading", name="Your account")).to_be_visible()
     finally:
         await elsewhere.close()
+
+
+async def test_the_account_page_tells_of_a_reused_refresh_token(
+    page: Page,
+    server: ServerProcess,
+    http: httpx.AsyncClient,
+    admin_ctx: Context,
+    callback_url: str,
+) -> None:
+    """Theft, noticed: an old refresh token used again revokes the access, and the user
+    reads so, in plain words, on their account page."""
+    app, tokens, _ = await connect_app(page, server, http, admin_ctx, callback_url)
+    first = tokens["refresh_token"]
+    rotated = await refresh(http, app, first)  # type: ignore[arg-type]
+    assert rotated.status_code == 200
+    second = rotated.json()["refresh_token"]
+    assert (await refresh(http, app, second)).status_code == 200  # type: ignore[arg-type]
+    replay = await refresh(http, app, first)  # type: ignore[arg-type]
+    assert assert_oauth_error(replay, 400, "invalid_grant")["reason"] == "reuse_detected"
+    await page.goto(f"{server.base_url}/account")
+    activity = page.get_by_role("region", name="Recent security activity")
+    notice = activity.locator("li.alert")
+    await expect(notice).to_contain_text(
+        "Your access for Budget App was revoked because an old refresh token was used again."
+    )
+    await expect(activity).to_contain_text("You signed in.")
