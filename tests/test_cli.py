@@ -428,3 +428,35 @@ def test_user_list_disable_enable_delete(data_dir: Path) -> None:
     assert keyturn(data_dir, "user", "create", "--email", "ann@example.com").returncode == 0
     events = ok_json(keyturn(data_dir, "events", "--json"))
     assert "user_deleted" in [e["kind"] for e in events]
+
+
+def test_webhook_create_list_delete(data_dir: Path) -> None:
+    created = ok_json(
+        keyturn(
+            data_dir,
+            "webhook",
+            "create",
+            "--url",
+            "https://hooks.example/keyturn",
+            "--kind",
+            "refresh_token_reuse",
+            "--json",
+        )
+    )
+    assert created["webhook_id"].startswith("wh_") and created["secret"].startswith("whsec_")
+    listed = ok_json(keyturn(data_dir, "webhook", "list", "--json"))
+    assert [(w["webhook_id"], w["kinds"]) for w in listed] == [
+        (created["webhook_id"], ["refresh_token_reuse"])
+    ]
+    assert created["secret"] not in keyturn(data_dir, "webhook", "list").stdout
+    bad = keyturn(data_dir, "webhook", "create", "--url", "ftp://x.example/")
+    assert bad.returncode == 1 and "http" in bad.stderr
+    unknown = keyturn(data_dir, "webhook", "create", "--url", "https://a.example", "--kind", "x")
+    assert unknown.returncode == 1 and "unknown event kinds" in unknown.stderr
+    assert keyturn(data_dir, "webhook", "delete", created["webhook_id"]).returncode == 0
+    assert ok_json(keyturn(data_dir, "webhook", "list", "--json")) == []
+    kinds = [e["kind"] for e in ok_json(keyturn(data_dir, "events", "--json"))]
+    assert kinds[-2:] == ["webhook_created", "webhook_deleted"]
+    only = ok_json(keyturn(data_dir, "events", "--kind", "webhook_deleted", "--json"))
+    assert [e["kind"] for e in only] == ["webhook_deleted"]
+    assert ok_json(keyturn(data_dir, "events", "--since", "2999-01-01", "--json")) == []

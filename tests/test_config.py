@@ -199,3 +199,22 @@ def test_several_workers_without_redis_warn_that_limits_are_per_worker(tmp_path:
     with running_server(f"sqlite:///{tmp_path / 'k.db'}", tmp_path / "data", workers=2) as server:
         output = server.stop()
     assert output.count("rate limits are per worker") == 1
+
+
+def test_signal_policies_come_from_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "keyturn.toml"
+    config.write_text(
+        '[signals.refresh_storm]\naction = "revoke"\nthreshold = 50\n\n'
+        "[signals.dormant_grant_used]\nthreshold = 90\n"
+    )
+    values = shown("--config", str(config))
+    assert values["signals"] == {
+        "refresh_storm": {"action": "revoke", "threshold": 50},
+        "dormant_grant_used": {"threshold": 90},
+    }
+    config.write_text('[signals.refresh_strom]\naction = "revoke"\n')
+    typo = keyturn("config", "show", "--config", str(config))
+    assert typo.returncode == 1 and "signals" in typo.stderr
+    config.write_text('[signals.token_scan]\naction = "shout"\n')
+    bad = keyturn("config", "show", "--config", str(config))
+    assert bad.returncode == 1 and "signals" in bad.stderr

@@ -33,6 +33,7 @@ from keyturn.http.asgi import (
     send_response,
 )
 from keyturn.http.authorize import AuthorizePages
+from keyturn.http.cors import CORS_PATHS, AllowedOrigins, allow, preflight
 from keyturn.http.errors import (
     OUTAGE,
     internal_error_response,
@@ -199,6 +200,7 @@ class KeyturnApp:
         self.admin_api = build_admin_api(lambda: self.ctx, settings)
         self._openapi_body: bytes | None = None
         self.deliverer: Deliverer | None = None
+        self.origins = AllowedOrigins()
 
     def _log_request(self, scope: Scope, status: int, seconds: float) -> None:
         client = scope.get("client")
@@ -319,6 +321,22 @@ class KeyturnApp:
         return path if path in self.routes else OTHER
 
     async def _respond(self, scope: Scope, receive: Receive) -> Response:
+        if scope["path"] in CORS_PATHS and self.ctx is not None:
+            return await self._cross_origin(scope, receive, self.ctx)
+        return await self._route(scope, receive)
+
+    async def _cross_origin(self, scope: Scope, receive: Receive, ctx: Context) -> Response:
+        """The endpoints browser applications call, with CORS for registered origins."""
+        origin = _origin(scope)
+        allowed = origin is not None and await self.origins.allows(ctx.store, origin)
+        if scope["method"] == "OPTIONS":
+            return preflight(origin, allowed)
+        response = await self._route(scope, receive)
+        if allowed and origin is not None:
+            return allow(response, origin)
+        return response
+
+    async def _route(self, scope: Scope, receive: Receive) -> Response:
         route = self.routes.get(scope["path"])
         if self.management_port is not None and not self._listener_serves(scope):
             route = None
@@ -407,6 +425,13 @@ class KeyturnApp:
             await self.deliverer.close()
         if self.ctx is not None:
             await self.ctx.store.close()
+
+
+def _origin(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"origin":
+            return bytes(value).decode("latin-1")
+    return None
 
 
 def request_id(scope: Scope) -> bytes:

@@ -37,12 +37,22 @@ class AuthorizePages:
                     raise authorization.fail("login_required", "The user is not signed in.")
                 return self.web.redirect(self._login_url(params), 302)
             assert signed_in is not None
+            if signed_in.session.auth_level < authorization.auth_level:
+                # The sign-in is not strong enough for this client or for acr_values.
+                raise authorization.fail(
+                    "unmet_authentication_requirements",
+                    "This application requires two-step verification.",
+                )
             if await needs_consent(ctx, authorization, signed_in.user.user_id):
                 if "none" in authorization.prompt:
                     raise authorization.fail("consent_required", "The user has not consented.")
                 return self._consent_page(authorization, signed_in, params)
             location = await issue_code(
-                ctx, authorization, signed_in.user.user_id, signed_in.session.auth_time
+                ctx,
+                authorization,
+                signed_in.user.user_id,
+                signed_in.session.auth_time,
+                signed_in.session.auth_level,
             )
             return self.web.redirect(location, 302)
         except AuthorizationError as exc:
@@ -61,9 +71,18 @@ class AuthorizePages:
             authorization = await read_authorization_request(ctx, params)
             if form.get("decision") != "allow":
                 raise authorization.fail("access_denied", "The user denied the request.")
+            if signed_in.session.auth_level < authorization.auth_level:
+                raise authorization.fail(
+                    "unmet_authentication_requirements",
+                    "This application requires two-step verification.",
+                )
             await remember_consent(ctx, authorization, signed_in.user.user_id)
             location = await issue_code(
-                ctx, authorization, signed_in.user.user_id, signed_in.session.auth_time
+                ctx,
+                authorization,
+                signed_in.user.user_id,
+                signed_in.session.auth_time,
+                signed_in.session.auth_level,
             )
             return self.web.redirect(location)
         except AuthorizationError as exc:

@@ -18,6 +18,7 @@ from fastapi.openapi.utils import get_openapi
 
 from keyturn import __version__
 from keyturn.http.admin.problems import PROBLEM_TYPE
+from keyturn.http.cors import CORS_PATHS
 from keyturn.http.openapi_public import public_components, public_paths
 
 DESCRIPTION = (
@@ -40,11 +41,46 @@ def build_document(admin_api: FastAPI) -> dict[str, Any]:
     components = public_components()
     for section, entries in generated.get("components", {}).items():
         components.setdefault(section, {}).update(entries)
+    paths = public_paths()
+    for path in sorted(CORS_PATHS):
+        paths[path]["options"] = _preflight(path)
     return {
         "openapi": "3.1.0",
         "info": {"title": "keyturn", "version": __version__, "description": DESCRIPTION},
-        "paths": {**public_paths(), **admin_paths},
+        "paths": {**paths, **admin_paths},
         "components": components,
+    }
+
+
+def _preflight(path: str) -> dict[str, Any]:
+    """The CORS preflight every browser-facing endpoint answers."""
+
+    def header(description: str) -> dict[str, Any]:
+        return {"description": description, "schema": {"type": "string"}}
+
+    name = "".join(part.capitalize() for part in path.strip("/.").replace("-", "/").split("/"))
+    return {
+        "operationId": f"preflight{name}",
+        "tags": ["oauth"],
+        "summary": "CORS preflight",
+        "description": (
+            "Answered for every origin; the Access-Control-Allow-* headers are present only "
+            "for an origin some client registered in allowed_origins."
+        ),
+        "security": [],
+        "responses": {
+            "204": {
+                "description": "Preflight answer (no body)",
+                "headers": {
+                    "X-Request-Id": {"$ref": "#/components/headers/RequestId"},
+                    "Access-Control-Allow-Origin": header("The registered origin itself"),
+                    "Access-Control-Allow-Methods": header("GET, POST"),
+                    "Access-Control-Allow-Headers": header("Authorization, Content-Type"),
+                    "Access-Control-Max-Age": header("600"),
+                    "Vary": header("Origin"),
+                },
+            }
+        },
     }
 
 

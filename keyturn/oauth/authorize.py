@@ -16,6 +16,7 @@ from urllib.parse import urlencode, urlsplit
 from keyturn.oauth.context import Context
 from keyturn.oauth.errors import InvalidScope
 from keyturn.oauth.grants.authorization_code import code_hash
+from keyturn.oauth.levels import acr_of
 from keyturn.oauth.pkce import CHALLENGE_METHODS, valid_challenge
 from keyturn.oauth.policy import AUTHORIZATION_CODE_TTL
 from keyturn.oauth.redirect_uris import redirect_uri_allowed
@@ -77,6 +78,8 @@ class AuthorizationRequest:
     nonce: str | None
     prompt: frozenset[str]
     max_age: int | None
+    # The authentication level the sign-in must reach: acr_values, or the client's policy.
+    auth_level: int = 1
 
     def fail(self, error: str, description: str) -> AuthorizationError:
         return AuthorizationError(
@@ -114,7 +117,15 @@ async def read_authorization_request(
         nonce=params.get("nonce"),
         prompt=prompt,
         max_age=max_age,
+        auth_level=required_level(client, params.get("acr_values")),
     )
+
+
+def required_level(client: Client, acr_values: str | None) -> int:
+    """2 when the client requires a second factor or asks for it with acr_values
+    (OIDC Core §3.1.2.1; unknown values are ignored, as a voluntary request)."""
+    asked = (acr_values or "").split()
+    return 2 if client.require_mfa or acr_of(2) in asked else 1
 
 
 Fail = Callable[[str, str], AuthorizationError]
@@ -196,7 +207,11 @@ async def remember_consent(ctx: Context, request: AuthorizationRequest, user_id:
 
 
 async def issue_code(
-    ctx: Context, request: AuthorizationRequest, user_id: str, auth_time: float
+    ctx: Context,
+    request: AuthorizationRequest,
+    user_id: str,
+    auth_time: float,
+    auth_level: int = 1,
 ) -> str:
     """Store a fresh code and return the redirect to the client (§4.1.2)."""
     code = secrets.token_urlsafe(32)
@@ -211,6 +226,7 @@ async def issue_code(
             nonce=request.nonce,
             auth_time=auth_time,
             expires_at=ctx.clock.now() + AUTHORIZATION_CODE_TTL,
+            auth_level=auth_level,
         )
     )
     params = {"code": code, "iss": ctx.issuer}

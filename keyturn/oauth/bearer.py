@@ -9,6 +9,7 @@ import jwt
 from keyturn.oauth.context import Context
 from keyturn.oauth.errors import InvalidToken
 from keyturn.oauth.jwt_tokens import decode_jwt
+from keyturn.oauth.levels import required_of
 from keyturn.oauth.signals import note_bad_token
 from keyturn.oauth.tokens import AccessToken, MalformedToken
 from keyturn.store.records import Grant
@@ -65,4 +66,12 @@ async def _check(ctx: Context, presented: str) -> ValidAccess:
         or grant.expires_at <= now
     ):
         raise InvalidToken(detail="not the grant's current access token")
+    if grant.auth_level < await required_level(ctx, grant.client_id):
+        raise InvalidToken(detail="the client's policy needs a stronger sign-in")
     return ValidAccess(token, grant)
+
+
+async def required_level(ctx: Context, client_id: str) -> int:
+    """What the client's policy demands of its grants now (the client is cached)."""
+    client = await ctx.store.get_client(client_id)
+    return 1 if client is None else required_of(client.require_mfa)

@@ -17,12 +17,15 @@ from keyturn.oauth.authorize import PROMPTS, RESPONSE_TYPES
 from keyturn.oauth.client_auth import CLIENT_AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
 from keyturn.oauth.grants.registry import grant_types_supported
 from keyturn.oauth.keyring import SIGNING_ALGORITHMS
+from keyturn.oauth.levels import ACR_VALUES_SUPPORTED
 from keyturn.oauth.pkce import CHALLENGE_METHODS
 from keyturn.oauth.scope import STANDARD_SCOPES
 
 # What ID tokens (jwt_tokens.id_token) and UserInfo (the email scope) may carry.
 CLAIMS_SUPPORTED = (
     "sub",
+    "acr",
+    "amr",
     "iss",
     "aud",
     "azp",
@@ -68,6 +71,7 @@ def server_metadata(issuer: str, endpoints: Mapping[str, str]) -> dict[str, Any]
             "introspection_endpoint_auth_methods_supported": list(CONFIDENTIAL_AUTH_METHODS),
             "scopes_supported": list(STANDARD_SCOPES),
             "claims_supported": list(CLAIMS_SUPPORTED),
+            "acr_values_supported": list(ACR_VALUES_SUPPORTED),
             "authorization_response_iss_parameter_supported": True,
         }
     )

@@ -7,6 +7,7 @@ from typing import Any
 from keyturn.oauth.bearer import check_access_token
 from keyturn.oauth.context import Context
 from keyturn.oauth.errors import InvalidToken
+from keyturn.oauth.levels import required_of
 from keyturn.oauth.tokens import ACCESS_PREFIX, REFRESH_PREFIX, MalformedToken
 
 INACTIVE: dict[str, Any] = {"active": False}
@@ -48,6 +49,7 @@ async def introspect_token(ctx: Context, presented: str) -> dict[str, Any]:
             client is None
             or client.disabled
             or (client.idle_ttl and found.last_used_at < now - client.idle_ttl)
+            or found.auth_level < required_of(client.require_mfa)
         ):
             return INACTIVE
         return _active(

@@ -90,5 +90,6 @@ def token_response(
             auth_time=grant.auth_time,
             access_token=access_token,
             nonce=nonce,
+            auth_level=grant.auth_level,
         )
     return response

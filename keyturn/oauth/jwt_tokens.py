@@ -13,6 +13,7 @@ from jwt.algorithms import ECAlgorithm
 from jwt.utils import der_to_raw_signature
 
 from keyturn.oauth.keyring import Keyring, SigningKey
+from keyturn.oauth.levels import acr_of, amr_of
 
 ID_TOKEN_TTL = 3600
 
@@ -79,6 +80,7 @@ def id_token(
     auth_time: float | None,
     access_token: str,
     nonce: str | None,
+    auth_level: int = 1,
 ) -> str:
     claims: dict[str, Any] = {
         "iss": issuer,
@@ -88,6 +90,9 @@ def id_token(
         "iat": issued_at,
         "exp": issued_at + ID_TOKEN_TTL,
         "at_hash": token_hash(access_token, alg),
+        # How the user signed in, the same on every refresh of the grant.
+        "acr": acr_of(auth_level),
+        "amr": amr_of(auth_level),
     }
     if auth_time is not None:
         claims["auth_time"] = int(auth_time)

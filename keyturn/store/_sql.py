@@ -49,7 +49,8 @@ GRANT_COLUMNS = (
     "grant_id, client_id, user_id, scope, access_scope, auth_time, created_at,"
     " expires_at, refresh_generation, access_generation, access_expires_at,"
     " rotated_at, last_used_at, last_ip, revoked_at, revoked_reason, has_refresh,"
-    " revoked_access_generation, network, prev_network, prev_used_at, window_count"
+    " revoked_access_generation, network, prev_network, prev_used_at, window_count,"
+    " auth_level"
 )
 EVENT_COLUMNS = "event_id, at, kind, client_id, user_id, grant_id, ip, detail, actor"
 KEY_COLUMNS = "kid, kind, sealed, created_at, retired_at"
@@ -118,7 +119,7 @@ SET_ENHANCED_SECURITY = "UPDATE users SET enhanced_security = $2 WHERE user_id =
 INSERT_GRANT = (
     f"INSERT INTO grants ({GRANT_COLUMNS}) VALUES"
     " ($1, $2, $3, $4, $4, $5, $6, $7, 0, 0, $8, $6, $6, $9, NULL, NULL, $10, NULL,"
-    " $11, NULL, NULL, 0)"
+    " $11, NULL, NULL, 0, $12)"
     f" RETURNING {GRANT_COLUMNS}"
 )
 SELECT_GRANT = f"SELECT {GRANT_COLUMNS} FROM grants WHERE grant_id = $1"
@@ -128,7 +129,8 @@ SELECT_GRANT = f"SELECT {GRANT_COLUMNS} FROM grants WHERE grant_id = $1"
 # presenting the same generation exactly one matches.
 #   $1 grant_id  $2 client_id  $3 presented generation  $4 now
 #   $5 rotate (0 or 1)  $6 access scope or NULL for the grant's scope
-#   $7 access expiry  $8 idle cutoff  $9 ip  $10 network
+#   $7 access expiry  $8 idle cutoff  $9 ip  $10 network  $11 the client's minimum
+#   authentication level (a grant issued below it is refused: policy_changed)
 # It also keeps what the anomaly signals read, in the same statement: the previous
 # network and use (SET reads the row as it was), and the count of refreshes in the
 # current window of one access-token lifetime ($7 - $4).
@@ -143,6 +145,7 @@ ADVANCE_REFRESH = (
     " window_start = CASE WHEN $4 - window_start < $7 - $4 THEN window_start ELSE $4 END"
     " WHERE grant_id = $1 AND client_id = $2 AND refresh_generation = $3"
     " AND has_refresh AND revoked_at IS NULL AND expires_at > $4 AND last_used_at >= $8"
+    " AND auth_level >= $11"
     f" RETURNING {GRANT_COLUMNS}"
 )
 # PostgreSQL only: the same refresh for many grants in one statement (see
@@ -163,14 +166,15 @@ ADVANCE_REFRESH_BATCH = (
     " window_start = CASE WHEN a.now - g.window_start < a.access_expires_at - a.now"
     " THEN g.window_start ELSE a.now END"
     " FROM unnest($1::bytea[], $2::text[], $3::bigint[], $4::float8[], $5::int[],"
-    " $6::text[], $7::float8[], $8::float8[], $9::text[], $10::text[])"
+    " $6::text[], $7::float8[], $8::float8[], $9::text[], $10::text[], $11::int[])"
     " AS a(grant_id, client_id, generation, now, rotate, access_scope, access_expires_at,"
-    " idle_cutoff, ip, network)"
+    " idle_cutoff, ip, network, min_level)"
     # The ANY() restates the join key so the primary-key index is used even
     # before the planner has statistics (a fresh database).
     " WHERE g.grant_id = ANY($1::bytea[]) AND g.grant_id = a.grant_id AND g.client_id = a.client_id"
     " AND g.refresh_generation = a.generation AND g.has_refresh AND g.revoked_at IS NULL"
     " AND g.expires_at > a.now AND g.last_used_at >= a.idle_cutoff"
+    " AND g.auth_level >= a.min_level"
     f" RETURNING {_G_GRANT_COLUMNS}"
 )
 SELECT_GRANTS_BY_ID = f"SELECT {GRANT_COLUMNS} FROM grants WHERE grant_id = ANY($1::bytea[])"
@@ -235,11 +239,11 @@ def _owner_filter(
 
 CODE_COLUMNS = (
     "code_hash, client_id, user_id, redirect_uri, scope, code_challenge, nonce,"
-    " auth_time, expires_at, used_at, grant_id"
+    " auth_time, expires_at, used_at, grant_id, auth_level"
 )
 INSERT_CODE = (
     f"INSERT INTO authorization_codes ({CODE_COLUMNS})"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL, $10)"
 )
 SELECT_CODE = f"SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1"
 # Single use (RFC 6749 §4.1.2): of two concurrent exchanges exactly one matches.
@@ -248,10 +252,11 @@ REDEEM_CODE = (
     " WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2"
 )
 INSERT_SESSION = (
-    "INSERT INTO sessions (session_hash, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4)"
+    "INSERT INTO sessions (session_hash, user_id, auth_time, expires_at, auth_level)"
+    " VALUES ($1, $2, $3, $4, $5)"
 )
 SELECT_SESSION = (
-    "SELECT session_hash, user_id, auth_time, expires_at FROM sessions"
+    "SELECT session_hash, user_id, auth_time, expires_at, auth_level FROM sessions"
     " WHERE session_hash = $1 AND expires_at > $2"
 )
 DELETE_SESSION = "DELETE FROM sessions WHERE session_hash = $1"
@@ -284,6 +289,7 @@ def code_values(code: AuthorizationCode) -> tuple[Any, ...]:
         code.nonce,
         code.auth_time,
         code.expires_at,
+        code.auth_level,
     )
 
 
@@ -300,11 +306,18 @@ def code_from_row(row: Row) -> AuthorizationCode:
         expires_at=row[8],
         used_at=row[9],
         grant_id=None if row[10] is None else bytes(row[10]),
+        auth_level=row[11],
     )
 
 
 def session_from_row(row: Row) -> Session:
-    return Session(session_hash=bytes(row[0]), user_id=row[1], auth_time=row[2], expires_at=row[3])
+    return Session(
+        session_hash=bytes(row[0]),
+        user_id=row[1],
+        auth_time=row[2],
+        expires_at=row[3],
+        auth_level=row[4],
+    )
 
 
 # -- pages of lists -------------------------------------------------------------
@@ -560,6 +573,7 @@ def new_grant_values(new: NewGrant) -> tuple[Any, ...]:
         new.ip,
         new.has_refresh,
         network_of(new.ip),
+        new.auth_level,
     )
 
 
@@ -576,6 +590,7 @@ def refresh_values(attempt: RefreshAttempt) -> tuple[Any, ...]:
         attempt.idle_cutoff,
         attempt.ip,
         network_of(attempt.ip),
+        attempt.min_auth_level,
     )
 
 
@@ -603,6 +618,7 @@ def grant_from_row(row: Row) -> Grant:
         prev_network=row[19],
         prev_used_at=row[20],
         window_count=row[21],
+        auth_level=row[22],
     )
 
 

@@ -385,6 +385,9 @@ def classify_miss(grant: Grant | None, attempt: RefreshAttempt) -> RefreshOutcom
         return Rejected(grant.revoked_reason or "revoked_by_admin", grant)
     if grant.expires_at <= attempt.now:
         return Rejected("expired", grant)
+    if grant.auth_level < attempt.min_auth_level:
+        # The store revokes it with this outcome: retries, even in the grace window, fail.
+        return Rejected(RevocationReason.POLICY_CHANGED, grant)
     if attempt.generation > grant.refresh_generation:
         # Never issued: only a restored backup could produce it.
         return NotFound()

@@ -57,6 +57,7 @@ class RevocationReason(StrEnum):
     CLIENT_DELETED = "client_deleted"
     ACCOUNT_DISABLED = "account_disabled"
     ACCOUNT_DELETED = "account_deleted"
+    POLICY_CHANGED = "policy_changed"  # the client now needs a stronger sign-in
     SUSPECTED_COMPROMISE = "suspected_compromise"  # a signal's action was revoke
 
 
@@ -147,6 +148,8 @@ class Grant:
     prev_network: str | None = None
     prev_used_at: float | None = None
     window_count: int = 0
+    # How strongly the user signed in: 1 password, 2 password and a second factor.
+    auth_level: int = 1
 
     @property
     def issued_access_generation(self) -> int:
@@ -175,6 +178,7 @@ class NewGrant:
     access_expires_at: float
     has_refresh: bool
     ip: str | None
+    auth_level: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +268,7 @@ class AuthorizationCode:
     expires_at: float
     used_at: float | None = None
     grant_id: bytes | None = None
+    auth_level: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +277,7 @@ class Session:
     user_id: str
     auth_time: float
     expires_at: float
+    auth_level: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +310,8 @@ class RefreshAttempt:
     idle_cutoff: float
     grace_cutoff: float
     ip: str | None
+    # The client's policy: grants issued below it no longer refresh (policy_changed).
+    min_auth_level: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from keyturn.store.records import (
     NewGrant,
     RefreshAttempt,
     RefreshOutcome,
+    Rejected,
     ReuseDetected,
     RevocationReason,
     Session,
@@ -338,6 +339,8 @@ class SqlStore:
             found = await tx.fetchrow(q.SELECT_GRANT + self._db.lock_row, attempt.grant_id)
             grant = None if found is None else q.grant_from_row(found)
             outcome = classify_miss(grant, attempt)
+            if isinstance(outcome, Rejected) and outcome.reason == RevocationReason.POLICY_CHANGED:
+                await self._revoke_for_policy(tx, outcome.grant, attempt)
             if outcome is not None:
                 return outcome
             assert grant is not None
@@ -347,6 +350,24 @@ class SqlStore:
             await self._record(tx, attempt.now, _reuse_event(grant, attempt))
         revoked = await self.get_grant(attempt.grant_id)
         return ReuseDetected(revoked or grant)
+
+    async def _revoke_for_policy(
+        self, tx: Statements, grant: Grant, attempt: RefreshAttempt
+    ) -> None:
+        """The client's policy now needs a stronger sign-in than the grant's: it ends."""
+        if grant.revoked_at is not None:
+            return
+        reason = RevocationReason.POLICY_CHANGED
+        await tx.execute(q.REVOKE_GRANT, grant.grant_id, reason, attempt.now)
+        event = NewEvent(
+            EventKind.GRANT_REVOKED,
+            client_id=grant.client_id,
+            user_id=grant.user_id,
+            grant_id=grant.grant_id,
+            ip=attempt.ip,
+            detail={"auth_level": grant.auth_level, "required": attempt.min_auth_level},
+        )
+        await self._record(tx, attempt.now, event, reason=reason)
 
     async def revoke_grant(
         self,
@@ -454,6 +475,7 @@ class SqlStore:
                 session.user_id,
                 session.auth_time,
                 session.expires_at,
+                session.auth_level,
             )
             await self._record(tx, session.auth_time, event)
 

@@ -250,3 +250,26 @@ async def test_unknown_admin_paths_and_methods_are_problems(api: httpx.AsyncClie
         "/admin/v1/users", content=b"{not json", headers={"Content-Type": "application/json"}
     )
     problem(malformed, 422)
+
+
+async def test_webhooks_over_the_admin_api(api: httpx.AsyncClient) -> None:
+    created = await api.post(
+        "/admin/v1/webhooks", json={"url": "https://hooks.example/in", "kinds": ["token_scan"]}
+    )
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["secret"].startswith("whsec_") and body["kinds"] == ["token_scan"]
+    webhook_id = body["webhook_id"]
+    shown = (await api.get(f"/admin/v1/webhooks/{webhook_id}")).json()
+    assert "secret" not in shown and shown["url"] == "https://hooks.example/in"
+    assert webhook_id in {w["webhook_id"] for w in (await api.get("/admin/v1/webhooks")).json()}
+    deliveries = await api.get(f"/admin/v1/webhooks/{webhook_id}/deliveries")
+    assert deliveries.json() == {"items": [], "next_cursor": None}
+    problem(await api.post("/admin/v1/webhooks", json={"url": "not a url"}), 422)
+    problem(
+        await api.post("/admin/v1/webhooks", json={"url": "https://a.example", "kinds": ["x"]}),
+        422,
+    )
+    assert (await api.delete(f"/admin/v1/webhooks/{webhook_id}")).status_code == 204
+    problem(await api.get(f"/admin/v1/webhooks/{webhook_id}"), 404)
+    problem(await api.get(f"/admin/v1/webhooks/{webhook_id}/deliveries"), 404)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import warnings
 from collections.abc import AsyncIterator
@@ -361,3 +362,66 @@ async def test_max_age_zero_asks_for_one_fresh_sign_in_then_issues_the_code(
     tokens = await exchange(http, app, query_of(location)["code"], pkce)
     claims = await verify_id_token(http, tokens.json()["id_token"], app)
     assert int(str(claims["auth_time"])) >= int(signed_again_at)
+
+
+async def test_id_tokens_say_how_the_user_signed_in(
+    http: httpx.AsyncClient, signed_in: httpx.AsyncClient, admin_ctx: Context
+) -> None:
+    app = await make_web_app(admin_ctx)
+    tokens = await code_flow(http, signed_in, app)
+    claims = await verify_id_token(http, str(tokens["id_token"]), app)
+    assert (claims["acr"], claims["amr"]) == ("urn:keyturn:loa:1", ["pwd"])
+    refreshed = await refresh(http, app, str(tokens["refresh_token"]))  # type: ignore[arg-type]
+    again = await verify_id_token(http, refreshed.json()["id_token"], app)
+    assert (again["acr"], again["amr"]) == ("urn:keyturn:loa:1", ["pwd"])  # kept on refresh
+    metadata = (await http.get("/.well-known/openid-configuration")).json()
+    assert metadata["acr_values_supported"] == ["urn:keyturn:loa:1", "urn:keyturn:loa:2"]
+    assert {"acr", "amr"} <= set(metadata["claims_supported"])
+
+
+async def test_requiring_a_second_factor_ends_grants_issued_without_one(
+    http: httpx.AsyncClient, signed_in: httpx.AsyncClient, admin_ctx: Context
+) -> None:
+    """The policy changes on the client; no grant is scanned: each level-1 grant fails at
+    its next use, its access token at once, and its retry inside the grace window too."""
+    from keyturn.operations.clients import update_client
+
+    app = await make_web_app(admin_ctx)
+    tokens = await code_flow(http, signed_in, app)
+    refreshed = await refresh(http, app, str(tokens["refresh_token"]))  # type: ignore[arg-type]
+    assert refreshed.status_code == 200
+    access = refreshed.json()["access_token"]
+    await update_client(admin_ctx, app.client_id, {"require_mfa": True}, actor="cli")
+    deadline = time.monotonic() + 5  # another instance's cache hears of it by notice
+    while (await introspect(http, app, access))["active"]:  # type: ignore[arg-type]
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+    userinfo = await http.get("/oauth/userinfo", headers={"Authorization": f"Bearer {access}"})
+    assert userinfo.status_code == 401
+    grace_retry = await refresh(http, app, str(tokens["refresh_token"]))  # type: ignore[arg-type]
+    assert assert_oauth_error(grace_retry, 400, "invalid_grant")["reason"] == "policy_changed"
+    latest = await refresh(http, app, refreshed.json()["refresh_token"])  # type: ignore[arg-type]
+    assert assert_oauth_error(latest, 400, "invalid_grant")["reason"] == "policy_changed"
+    events = await admin_ctx.store.page_events(
+        kinds=("grant_revoked",),
+        user_id=None,
+        client_id=app.client_id,
+        since=None,
+        before_id=None,
+        limit=10,
+    )
+    assert [e.detail["reason"] for e in events] == ["policy_changed"]
+
+
+async def test_a_sign_in_below_the_level_asked_for_gets_no_code(
+    http: httpx.AsyncClient, signed_in: httpx.AsyncClient, admin_ctx: Context
+) -> None:
+    from keyturn.operations.clients import update_client
+
+    app = await make_web_app(admin_ctx)
+    params = authorize_params(app, Pkce.new(), acr_values="urn:keyturn:loa:2")
+    answer = await authorize(signed_in, params)
+    assert answer["error"] == "unmet_authentication_requirements" and "code" not in answer
+    await update_client(admin_ctx, app.client_id, {"require_mfa": True}, actor="cli")
+    answer = await authorize(signed_in, authorize_params(app, Pkce.new()))
+    assert answer["error"] == "unmet_authentication_requirements"

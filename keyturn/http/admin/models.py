@@ -247,7 +247,7 @@ class GrantOut(BaseModel):
             expires_at=iso_timestamp(grant.expires_at),
             revoked_at=_when(grant.revoked_at),
             revoked_reason=grant.revoked_reason,
-            auth_level=None if grant.user_id is None else 1,
+            auth_level=None if grant.user_id is None else grant.auth_level,
         )
 
 

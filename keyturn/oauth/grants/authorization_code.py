@@ -58,6 +58,7 @@ class AuthorizationCodeGrant:
             scope=code.scope,
             with_refresh=with_refresh,
             auth_time=code.auth_time,
+            auth_level=code.auth_level,
         )
         outcome = await ctx.store.exchange_code(hashed, grant)
         match outcome:

@@ -59,6 +59,7 @@ def new_grant(
     scope: str,
     with_refresh: bool,
     auth_time: float | None,
+    auth_level: int = 1,
 ) -> NewGrant:
     """A fresh grant row for `request.client`, with the client's lifetimes."""
     now = ctx.clock.now()
@@ -76,4 +77,5 @@ def new_grant(
         access_expires_at=min(access_expires_at, expires_at),
         has_refresh=with_refresh,
         ip=request.ip,
+        auth_level=auth_level,
     )

@@ -18,6 +18,7 @@ from keyturn.oauth.context import Context
 from keyturn.oauth.errors import InvalidGrant
 from keyturn.oauth.grants.base import TokenRequest
 from keyturn.oauth.issue import TokenResponse, token_response
+from keyturn.oauth.levels import required_of
 from keyturn.oauth.scope import narrow_scope
 from keyturn.oauth.signals import Signal, note_bad_token, refresh_signals, signal_event
 from keyturn.oauth.tokens import MalformedToken
@@ -76,6 +77,7 @@ class RefreshTokenGrant:
                 idle_cutoff=now - client.idle_ttl if client.idle_ttl else 0.0,
                 grace_cutoff=now - grace if grace > 0 else float("inf"),
                 ip=request.ip,
+                min_auth_level=required_of(client.require_mfa),
             )
         )
         match outcome:
