@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from keyturn.notify.outbox import event_object
 from keyturn.oauth.context import Context
 from keyturn.oauth.grants.registration_code import normalise_email
 from keyturn.oauth.issue import iso_timestamp
@@ -255,15 +256,6 @@ def grant_json(grant: Grant) -> dict[str, Any]:
 
 
 def event_json(event: Event) -> dict[str, Any]:
-    return {
-        "id": event.event_id,
-        "event_id": event.event_id,
-        "at": iso_timestamp(event.at),
-        "kind": event.kind,
-        "client_id": event.client_id,
-        "user_id": event.user_id,
-        "grant_id": None if event.grant_id is None else event.grant_id.hex(),
-        "ip": event.ip,
-        "actor": event.actor,
-        "detail": event.detail,
-    }
+    """The event as everything else shows it, plus `event_id` (the command line's
+    name for `id` before events had one shape)."""
+    return {**event_object(event), "event_id": event.event_id}

@@ -29,6 +29,8 @@ _PGBENCH_VALUES = {
     "7": "ARRAY[1e10]",
     "8": "ARRAY[0]",
     "9": "ARRAY['127.0.0.1']",
+    "10": "ARRAY['127.0.0.0/24']",
+    "11": "ARRAY[1]",
 }
 
 
@@ -36,7 +38,7 @@ def pgbench_script(count: int) -> str:
     sql = q.ADVANCE_REFRESH_BATCH.replace(
         "g.refresh_generation = a.generation", "g.refresh_generation >= a.generation"
     )
-    sql = re.sub(r"\$(\d)::", lambda m: f"{_PGBENCH_VALUES[m[1]]}::", sql)
+    sql = re.sub(r"\$(\d+)::", lambda m: f"{_PGBENCH_VALUES[m[1]]}::", sql)
     return f"\\set n random(1, {count})\n{sql};\n"
 
 

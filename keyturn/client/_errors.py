@@ -8,8 +8,10 @@ class ReauthorizationRequired(Exception):
 
     The account's stored tokens have been cleared; send the person through the
     authorization flow again. `reason` is the server's `reason` member when it
-    sent one (`reuse_detected`, `revoked_by_user`, …), else its error code, or
-    `no_tokens`.
+    sent one (`reuse_detected`, `revoked_by_user`, `suspected_compromise`, or
+    `policy_changed` when the client now requires a stronger sign-in, e.g. two-step
+    verification: send the person through the flow again, asking for it), else its
+    error code, or `no_tokens`.
     """
 
     def __init__(self, account: str, reason: str, description: str = "") -> None:

@@ -14,13 +14,12 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from keyturn import logs
 from keyturn.background import DAY, BackgroundWork
 from keyturn.config import Settings, load_settings, master_secret
 from keyturn.http.account import AccountPages
-from keyturn.http.admin import build_admin_api
 from keyturn.http.asgi import (
     BodyTooLarge,
     Receive,
@@ -66,6 +65,9 @@ from keyturn.oauth.secrets import derive_key
 from keyturn.runtime import CSRF_PURPOSE, open_context
 from keyturn.store.base import Store, StoreUnavailable
 from keyturn.tracing import TracedStore, Tracing, tracing_from_environment
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = logging.getLogger("keyturn")
 
@@ -197,7 +199,7 @@ class KeyturnApp:
         )
         self._discovery_response = json_response(self.metadata, no_store=False)
         self.background: BackgroundWork | None = None
-        self.admin_api = build_admin_api(lambda: self.ctx, settings)
+        self._admin_api: FastAPI | None = None
         self._openapi_body: bytes | None = None
         self.deliverer: Deliverer | None = None
         self.origins = AllowedOrigins()
@@ -229,6 +231,16 @@ class KeyturnApp:
 
     async def _discovery(self, _request: Request, _ctx: Context) -> Response:
         return self._discovery_response
+
+    @property
+    def admin_api(self) -> FastAPI:
+        """The admin API, built on first use: FastAPI and its models take half a second
+        to import, which a server nobody administers over HTTP need not pay."""
+        if self._admin_api is None:
+            from keyturn.http.admin import build_admin_api
+
+            self._admin_api = build_admin_api(lambda: self.ctx, self.settings)
+        return self._admin_api
 
     async def _openapi(self, _request: Request, _ctx: Context) -> Response:
         """The OpenAPI document of every endpoint, built on first request."""

@@ -131,25 +131,10 @@ async def create_client(ctx: Context, spec: ClientSpec, *, actor: str) -> tuple[
     secret = None if spec.public else new_client_secret()
     client = Client(
         client_id=new_client_id(),
-        name=spec.name.strip(),
         secret_hash=None if secret is None else ctx.secrets.hash(secret),
-        redirect_uris=spec.redirect_uris,
-        scope=" ".join(parse_scope(spec.scope)),
-        grant_types=tuple(dict.fromkeys(spec.grant_types)),
-        access_ttl=spec.access_ttl,
-        refresh_ttl=spec.refresh_ttl,
-        rotation=spec.rotation,
-        grace_seconds=spec.grace_seconds,
-        idle_ttl=spec.idle_ttl,
-        always_refresh=spec.always_refresh,
         disabled=False,
         created_at=ctx.clock.now(),
-        rate_limit=spec.rate_limit,
-        id_token_alg=spec.id_token_alg,
-        access_token_format=spec.access_token_format,
-        admin=spec.admin,
-        allowed_origins=tuple(dict.fromkeys(spec.allowed_origins)),
-        require_mfa=spec.require_mfa,
+        **_settings(spec),
     )
     event = NewEvent(
         EventKind.CLIENT_CREATED,
@@ -159,6 +144,28 @@ async def create_client(ctx: Context, spec: ClientSpec, *, actor: str) -> tuple[
     )
     await ctx.store.create_client(client, event)
     return client, secret
+
+
+def _settings(spec: ClientSpec) -> dict[str, Any]:
+    """The client's fields a spec decides (normalised), as at creation and update."""
+    return {
+        "name": spec.name.strip(),
+        "redirect_uris": spec.redirect_uris,
+        "scope": " ".join(parse_scope(spec.scope)),
+        "grant_types": tuple(dict.fromkeys(spec.grant_types)),
+        "access_ttl": spec.access_ttl,
+        "refresh_ttl": spec.refresh_ttl,
+        "rotation": spec.rotation,
+        "grace_seconds": spec.grace_seconds,
+        "idle_ttl": spec.idle_ttl,
+        "always_refresh": spec.always_refresh,
+        "rate_limit": spec.rate_limit,
+        "id_token_alg": spec.id_token_alg,
+        "access_token_format": spec.access_token_format,
+        "admin": spec.admin,
+        "allowed_origins": tuple(dict.fromkeys(spec.allowed_origins)),
+        "require_mfa": spec.require_mfa,
+    }
 
 
 async def existing_client(ctx: Context, client_id: str) -> Client:
@@ -254,25 +261,7 @@ async def update_client(
     client = await existing_client(ctx, client_id)
     spec = dataclasses.replace(spec_of(client), **changes)
     _check(spec)
-    updated = dataclasses.replace(
-        client,
-        name=spec.name.strip(),
-        redirect_uris=spec.redirect_uris,
-        scope=" ".join(parse_scope(spec.scope)),
-        grant_types=tuple(dict.fromkeys(spec.grant_types)),
-        access_ttl=spec.access_ttl,
-        refresh_ttl=spec.refresh_ttl,
-        rotation=spec.rotation,
-        grace_seconds=spec.grace_seconds,
-        idle_ttl=spec.idle_ttl,
-        always_refresh=spec.always_refresh,
-        rate_limit=spec.rate_limit,
-        id_token_alg=spec.id_token_alg,
-        access_token_format=spec.access_token_format,
-        admin=spec.admin,
-        allowed_origins=tuple(dict.fromkeys(spec.allowed_origins)),
-        require_mfa=spec.require_mfa,
-    )
+    updated = dataclasses.replace(client, **_settings(spec))
     event = NewEvent(
         EventKind.CLIENT_UPDATED,
         actor=actor,

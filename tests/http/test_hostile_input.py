@@ -100,7 +100,9 @@ CONTENT_TYPES = [
 
 
 # What hostile traffic may add: the events that record it (no state changes with them).
-OBSERVATIONS = frozenset({"client_auth_failed", "token_scan"})
+OBSERVATIONS = frozenset(
+    {"client_auth_failed", "token_scan", "sign_in_failed", "sign_in_throttled"}
+)
 
 
 async def snapshot(ctx: Context) -> tuple[Any, ...]:

@@ -27,7 +27,7 @@ from tests.support import SECRET_KEY, ServerProcess, running_server
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "docs" / "openapi.json"
-METHODS = ("get", "post", "put", "patch", "delete")
+METHODS = ("get", "post", "put", "patch", "delete", "options")
 
 
 @pytest.fixture(scope="module")

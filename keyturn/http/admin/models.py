@@ -10,6 +10,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from keyturn.notify.outbox import event_object
 from keyturn.oauth import policy
 from keyturn.oauth.issue import iso_timestamp
 from keyturn.store.records import Client, Event, Grant, StoredKey, User
@@ -264,17 +265,7 @@ class EventOut(BaseModel):
 
     @classmethod
     def of(cls, event: Event) -> EventOut:
-        return cls(
-            id=event.event_id,
-            kind=event.kind,
-            at=iso_timestamp(event.at),
-            client_id=event.client_id,
-            user_id=event.user_id,
-            grant_id=None if event.grant_id is None else event.grant_id.hex(),
-            ip=event.ip,
-            actor=event.actor,
-            detail=event.detail,
-        )
+        return cls(**event_object(event))
 
 
 class KeyOut(BaseModel):
