@@ -14,6 +14,7 @@ import json
 import logging
 import random
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -127,16 +128,16 @@ class Deliverer:
         user = await self.ctx.store.get_user(delivery.target)
         if user is None:
             raise _Undeliverable("the user is gone")
-        event = _event_of(delivery)
+        shown = json.loads(delivery.payload)
+        event = _event_of(shown)
         client = (
             None if event.client_id is None else await self.ctx.store.get_client(event.client_id)
         )
         sentence = words.describe(event, None if client is None else client.name)
         if sentence is None:
             raise _Undeliverable(f"nothing to tell about {event.kind}")
-        when = json.loads(delivery.payload)["at"]
         text = (
-            f"{sentence}\n\nWhen: {when} (UTC)\n"
+            f"{sentence}\n\nWhen: {shown['at']} (UTC)\n"
             + (f"From: {event.ip}\n" if event.ip else "")
             + "\nIf this was not you, change your password and review the applications "
             "on your account page.\n"
@@ -148,8 +149,8 @@ class _Undeliverable(Exception):
     """Nothing to retry: the receiver or the person is gone."""
 
 
-def _event_of(delivery: Delivery) -> Event:
-    shown = json.loads(delivery.payload)
+def _event_of(shown: dict[str, Any]) -> Event:
+    """The event back from the payload it was fanned out with."""
     return Event(
         event_id=shown["id"],
         at=0.0,

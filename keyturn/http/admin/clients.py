@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Response
 
 from keyturn.http.admin.auth import Caller, reader, writer
 from keyturn.http.admin.models import (
@@ -16,7 +16,7 @@ from keyturn.http.admin.models import (
     SecretRotate,
     SecretRotated,
 )
-from keyturn.http.admin.paging import decode_cursor, page_of
+from keyturn.http.admin.paging import Cursor, Limit, decode_cursor, page_of
 from keyturn.http.admin.problems import ApiProblem
 from keyturn.oauth import policy
 from keyturn.operations import clients
@@ -24,8 +24,6 @@ from keyturn.operations.clients import ClientSpec
 
 router = APIRouter(prefix="/clients", tags=["admin: clients"])
 ClientId = Annotated[str, Path(min_length=1, max_length=200)]
-Limit = Annotated[int, Query(ge=1, le=500, description="Items per page")]
-Cursor = Annotated[str | None, Query(max_length=500, description="next_cursor of a page")]
 # The API's field names where they differ from the operations' (the CLI's) names.
 RENAMED = {"grace": "grace_seconds"}
 

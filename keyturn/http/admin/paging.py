@@ -6,11 +6,17 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Query
 
 from keyturn.http.admin.problems import ApiProblem
 
 T = TypeVar("T")
+
+# The query parameters of every list operation.
+Limit = Annotated[int, Query(ge=1, le=500, description="Items per page")]
+Cursor = Annotated[str | None, Query(max_length=500, description="next_cursor of a page")]
 
 
 def encode_cursor(key: tuple[Any, ...]) -> str:

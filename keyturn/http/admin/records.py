@@ -11,14 +11,12 @@ from keyturn import admin
 from keyturn.config import master_secret
 from keyturn.http.admin.auth import Caller, reader, writer
 from keyturn.http.admin.models import EventOut, GrantOut, KeyOut, KeysRotated, Page
-from keyturn.http.admin.paging import decode_cursor, page_of
+from keyturn.http.admin.paging import Cursor, Limit, decode_cursor, page_of
 from keyturn.http.admin.problems import ApiProblem
 from keyturn.operations import grants
 from keyturn.store.records import Grant, RevocationReason
 
 router = APIRouter(tags=["admin: grants, events, keys"])
-Limit = Annotated[int, Query(ge=1, le=500, description="Items per page")]
-Cursor = Annotated[str | None, Query(max_length=500, description="next_cursor of a page")]
 GrantId = Annotated[str, Path(min_length=1, max_length=200)]
 Identifier = Annotated[str | None, Query(min_length=1, max_length=200)]
 

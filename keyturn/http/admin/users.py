@@ -8,14 +8,12 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from keyturn.http.admin.auth import Caller, reader, writer
 from keyturn.http.admin.models import Page, UserCreate, UserOut, UserPatch
-from keyturn.http.admin.paging import decode_cursor, page_of
+from keyturn.http.admin.paging import Cursor, Limit, decode_cursor, page_of
 from keyturn.oauth.grants.registration_code import normalise_email
 from keyturn.operations import users
 
 router = APIRouter(prefix="/users", tags=["admin: users"])
 UserId = Annotated[str, Path(min_length=1, max_length=200)]
-Limit = Annotated[int, Query(ge=1, le=500, description="Items per page")]
-Cursor = Annotated[str | None, Query(max_length=500, description="next_cursor of a page")]
 
 
 @router.get("", operation_id="listUsers", summary="List users, oldest first, or find by email")

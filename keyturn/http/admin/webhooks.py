@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from keyturn.http.admin.auth import Caller, reader, writer
 from keyturn.http.admin.models import Page, Request
-from keyturn.http.admin.paging import decode_cursor, page_of
+from keyturn.http.admin.paging import Cursor, Limit, decode_cursor, page_of
 from keyturn.notify.outbox import WEBHOOK
 from keyturn.oauth.issue import iso_timestamp
 from keyturn.operations import webhooks
@@ -17,8 +17,6 @@ from keyturn.store.records import Delivery, Webhook
 
 router = APIRouter(prefix="/webhooks", tags=["admin: webhooks"])
 WebhookId = Annotated[str, Path(min_length=1, max_length=200)]
-Limit = Annotated[int, Query(ge=1, le=500, description="Items per page")]
-Cursor = Annotated[str | None, Query(max_length=500, description="next_cursor of a page")]
 
 
 class WebhookCreate(Request):
