@@ -15,7 +15,7 @@ from keyturn.oauth.grants.registration_code import normalise_email
 from keyturn.oauth.issue import iso_timestamp
 from keyturn.oauth.keyring import rotate_keys as rotate_all_keys
 from keyturn.oauth.secrets import derive_key
-from keyturn.operations import OperationError, clients, grants, users, webhooks
+from keyturn.operations import OperationError, clients, grants, two_step, users, webhooks
 from keyturn.operations.clients import ClientSpec, new_client_id
 from keyturn.runtime import WRAP_PURPOSE
 from keyturn.store.records import (
@@ -99,6 +99,11 @@ async def list_users(ctx: Context, *, email: str | None) -> list[User]:
 async def set_user_disabled(ctx: Context, email: str, disabled: bool) -> int:
     user = await users.user_by_email(ctx, email)
     return await users.set_disabled(ctx, user, disabled, actor=CLI_ACTOR)
+
+
+async def reset_two_step(ctx: Context, email: str) -> bool:
+    user = await users.user_by_email(ctx, email)
+    return await two_step.reset(ctx, user, actor=CLI_ACTOR)
 
 
 async def delete_user(ctx: Context, email: str) -> tuple[User, int]:
@@ -230,6 +235,8 @@ def user_json(user: User) -> dict[str, Any]:
         "created_at": iso_timestamp(user.created_at),
         "enhanced_security": user.enhanced_security,
         "disabled": user.disabled,
+        "two_step": user.two_step,
+        "recovery_codes_left": user.recovery_codes_left,
         "partner_client_id": user.owner_client_id,
         "claimed": user.claimed_at is not None,
     }

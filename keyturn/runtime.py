@@ -18,6 +18,7 @@ WRAP_PURPOSE = "keyturn key wrap v1"
 CLIENT_SECRET_PURPOSE = "keyturn client secret hash v1"
 CSRF_PURPOSE = "keyturn csrf v1"
 WEBHOOK_PURPOSE = "keyturn webhook secret v1"
+TWO_STEP_PURPOSE = "keyturn two-step secret v1"
 
 
 def signal_policies(settings: Settings) -> SignalPolicies:
@@ -82,4 +83,5 @@ async def open_context(
         refresh_token_rate=settings.refresh_token_rate,
         signals=signal_policies(settings),
         webhook_key=derive_key(secret, WEBHOOK_PURPOSE),
+        two_step_key=derive_key(secret, TWO_STEP_PURPOSE),
     )

@@ -1,35 +1,194 @@
-"""The `keyturn` command as operators and scripts use it."""
+"""The `keyturn` command as operators and scripts use it.
+
+Most commands run in this process: `run_cli` calls `keyturn.cli.main` as
+`python -m keyturn` would, with the environment, stdin, stdout, stderr, umask and
+logging of a fresh interpreter, and restores the test process's afterwards. A few
+tests still start a real process: they are about what only one shows (an exit
+status and stderr from `python -m keyturn`, a command that runs until stopped,
+the warnings of an interpreter nothing configured logging in).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
+import logging
 import os
+import queue
+import shutil
 import subprocess
 import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import redirect_stderr, redirect_stdout
+from http.server import HTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from keyturn.cli import main
+
+# What `login` and `serve` import on first use, imported before any command runs, so
+# the loggers those imports make exist before the first run (see _restore_logging).
+from keyturn.client import cli as client_cli
+from keyturn.config import Secret, Settings
+from keyturn.http import serving  # noqa: F401
+from keyturn.oauth.two_step import code_at
+from keyturn.operations import two_step, users
+from keyturn.runtime import open_context
 from tests.support import SECRET_KEY
+
+Completed = subprocess.CompletedProcess[str]
+
+
+def _restore_environment(saved: Mapping[str, str]) -> None:
+    """os.environ as it was (`serve` puts its flags there for its workers)."""
+    for name in [name for name in os.environ if name not in saved]:
+        del os.environ[name]
+    for name, value in saved.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
+
+
+LoggerState = tuple[logging.Logger, list[logging.Handler], int, bool, bool]
+
+
+def _fresh_logging() -> tuple[int, list[LoggerState]]:
+    """Logging as a new interpreter has it for keyturn: no handler on the root logger
+    (a warning reaches stderr through logging.lastResort) and keyturn's own loggers as
+    made; returns what to put back, for every logger there is (`serve` sets some)."""
+    manager = logging.Logger.manager
+    loggers = [logging.root] + [
+        found for found in manager.loggerDict.values() if isinstance(found, logging.Logger)
+    ]
+    saved = (
+        manager.disable,
+        [(lg, list(lg.handlers), lg.level, lg.propagate, lg.disabled) for lg in loggers],
+    )
+    manager.disable = logging.NOTSET
+    for lg in loggers:
+        if lg is logging.root or lg.name == "keyturn" or lg.name.startswith("keyturn."):
+            lg.handlers, lg.propagate, lg.disabled, lg.level = [], True, False, logging.NOTSET
+    logging.root.setLevel(logging.WARNING)  # and forgets every logger's cached level
+    return saved
+
+
+def _restore_logging(saved: tuple[int, list[LoggerState]]) -> None:
+    disable, states = saved
+    known = {id(state[0]) for state in states}
+    for found in list(logging.Logger.manager.loggerDict.values()):
+        if isinstance(found, logging.Logger) and id(found) not in known:  # made by the run
+            found.handlers, found.propagate, found.disabled = [], True, False
+            found.level = logging.NOTSET
+    for lg, handlers, level, propagate, disabled in states:
+        lg.handlers, lg.level, lg.propagate, lg.disabled = handlers, level, propagate, disabled
+    logging.Logger.manager.disable = disable
+    logging.root.setLevel(logging.root.level)  # forget the cached levels
+
+
+def _exit_status(code: object) -> tuple[int, str]:
+    """What the interpreter makes of SystemExit(code): the status, and text for stderr."""
+    if code is None:
+        return 0, ""
+    if isinstance(code, int):
+        return code, ""
+    return 1, f"{code}\n"
+
+
+def run_cli(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    unset: Sequence[str] = (),
+    stdin: str | None = None,
+) -> Completed:
+    """`python -m keyturn ARGV` with `env` added to and `unset` taken from the
+    environment, in this process; the result as subprocess.run would give it.
+
+    main() runs asyncio.run, so this is for synchronous tests only.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("run_cli runs asyncio.run: call it from a synchronous test")
+    out, err = io.StringIO(), io.StringIO()
+    umask = os.umask(0o022)
+    os.umask(umask)
+    environment = dict(os.environ)
+    os.environ.update(env or {})
+    for name in unset:
+        os.environ.pop(name, None)
+    logging_state = _fresh_logging()
+    saved_stdin = sys.stdin
+    sys.stdin = io.StringIO(stdin or "")  # without input: at its end, as /dev/null is
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                returncode = main(list(argv))
+            except SystemExit as exc:  # argparse: usage errors, --version
+                returncode, text = _exit_status(exc.code)
+                err.write(text)
+            except Exception:  # as the interpreter does: a traceback, and 1
+                traceback.print_exc()
+                returncode = 1
+    finally:
+        sys.stdin = saved_stdin
+        _restore_logging(logging_state)
+        _restore_environment(environment)
+        os.umask(umask)
+    return subprocess.CompletedProcess(
+        ["keyturn", *argv], returncode, out.getvalue(), err.getvalue()
+    )
 
 
 def keyturn(
-    data_dir: Path, *args: str, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KEYTURN_SECRET_KEY": SECRET_KEY}
-    command = [sys.executable, "-m", "keyturn", *args, "--data-dir", str(data_dir)]
-    return subprocess.run(command, input=stdin, capture_output=True, text=True, env=env, timeout=60)
+    data_dir: Path,
+    *args: str,
+    stdin: str | None = None,
+    env: Mapping[str, str] | None = None,
+    unset: Sequence[str] = (),
+) -> Completed:
+    """An operator's command on `data_dir`, with the test secret unless `env` or
+    `unset` says otherwise."""
+    return run_cli(
+        [*args, "--data-dir", str(data_dir)],
+        env={"KEYTURN_SECRET_KEY": SECRET_KEY, **(env or {})},
+        unset=unset,
+        stdin=stdin,
+    )
+
+
+def keyturn_process(*args: str, env: Mapping[str, str] | None = None) -> Completed:
+    """A real `python -m keyturn ARGS`, with the test secret."""
+    environment = {**os.environ, "KEYTURN_SECRET_KEY": SECRET_KEY, **(env or {})}
+    command = [sys.executable, "-m", "keyturn", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory `keyturn migrate` prepared, once for the module."""
+    folder = tmp_path_factory.mktemp("migrated")
+    result = keyturn(folder, "migrate")
+    assert result.returncode == 0, result.stderr
+    return folder
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    """A data directory `keyturn migrate` has prepared, as the operator's commands need."""
-    assert keyturn(tmp_path, "migrate").returncode == 0
+def data_dir(tmp_path: Path, migrated: Path) -> Path:
+    """A data directory `keyturn migrate` has prepared, as the operator's commands need:
+    a copy of the module's, so each test starts from the freshly migrated state."""
+    shutil.copytree(migrated, tmp_path, dirs_exist_ok=True)
     return tmp_path
 
 
-def ok_json(result: subprocess.CompletedProcess[str]) -> Any:
+def ok_json(result: Completed) -> Any:
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -148,6 +307,7 @@ def test_events_follow_json_prints_one_object_a_line(data_dir: Path) -> None:
     keyturn(data_dir, "user", "create", "--email", "bob@example.com")
     keyturn(data_dir, "user", "enhanced-security", "bob@example.com", "on")
     keyturn(data_dir, "user", "enhanced-security", "bob@example.com", "off")
+    # A real process: it prints until it is stopped.
     env = {**os.environ, "KEYTURN_SECRET_KEY": SECRET_KEY}
     command = [sys.executable, "-m", "keyturn", "events", "--follow", "--json"]
     follow = subprocess.Popen(
@@ -163,15 +323,11 @@ def test_events_follow_json_prints_one_object_a_line(data_dir: Path) -> None:
 
 
 def test_unknown_setting_in_environment_is_a_warning(data_dir: Path) -> None:
-    """Orchestrators inject variables with our prefix; a typo is still named."""
-    env = {**os.environ, "KEYTURN_SECRET_KEY": SECRET_KEY, "KEYTURN_DATABSE": "typo"}
-    result = subprocess.run(
-        [sys.executable, "-m", "keyturn", "client", "list", "--data-dir", str(data_dir)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    """Orchestrators inject variables with our prefix; a typo is still named.
+
+    A real process, where nothing configured logging (run_cli imitates that)."""
+    env = {"KEYTURN_DATABSE": "typo"}
+    result = keyturn_process("client", "list", "--data-dir", str(data_dir), env=env)
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("KEYTURN_DATABSE") == 1
 
@@ -182,16 +338,37 @@ def test_client_ids_never_start_with_a_dash() -> None:
     assert not any(new_client_id().startswith(("-", "_")) for _ in range(2000))
 
 
+@pytest.fixture
+def callback_listeners(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[HTTPServer]]:
+    """The loopback listeners `keyturn login` starts, stopped after the test: a login
+    that fails before the browser's answer leaves its listener running, which the end
+    of a process stops, and here would stay open for the rest of the test session."""
+    started: list[HTTPServer] = []
+    wait_for_callback = client_cli._wait_for_callback
+
+    def recorded(timeout: float) -> tuple[HTTPServer, queue.Queue[dict[str, str]]]:
+        server, answers = wait_for_callback(timeout)
+        started.append(server)
+        return server, answers
+
+    monkeypatch.setattr(client_cli, "_wait_for_callback", recorded)
+    yield started
+    for server in started:  # shutdown() waits up to its half-second poll: not in the test
+        threading.Thread(target=_stop, args=(server,), daemon=True).start()
+
+
+def _stop(server: HTTPServer) -> None:
+    server.shutdown()
+    server.server_close()
+
+
 @pytest.mark.parametrize("client_id", ["-Xyz", "--Xyz", "-"])
-def test_login_accepts_a_client_id_starting_with_a_dash(tmp_path: Path, client_id: str) -> None:
-    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path)}
-    command = [sys.executable, "-m", "keyturn", "login", "--issuer", "http://127.0.0.1:9"]
-    result = subprocess.run(
-        [*command, "--client-id", client_id],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
+def test_login_accepts_a_client_id_starting_with_a_dash(
+    tmp_path: Path, client_id: str, callback_listeners: list[HTTPServer]
+) -> None:
+    result = run_cli(
+        ["login", "--issuer", "http://127.0.0.1:9", "--client-id", client_id],
+        env={"XDG_DATA_HOME": str(tmp_path)},
     )
     # Parsed: it gets as far as discovery, which fails (nothing listens on port 9).
     assert result.returncode == 1, result.stderr
@@ -199,29 +376,23 @@ def test_login_accepts_a_client_id_starting_with_a_dash(tmp_path: Path, client_i
 
 
 def test_short_secret_key_is_refused(tmp_path: Path) -> None:
-    env = {**os.environ, "KEYTURN_SECRET_KEY": "short"}
-    result = subprocess.run(
-        [sys.executable, "-m", "keyturn", "client", "list", "--data-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    result = keyturn(tmp_path, "client", "list", env={"KEYTURN_SECRET_KEY": "short"})
     assert result.returncode == 1 and "32" in result.stderr
 
 
 @pytest.mark.parametrize("flag", ["--version"])
 def test_version(flag: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "keyturn", flag], capture_output=True, text=True, timeout=60
-    )
+    result = run_cli([flag])
     assert result.returncode == 0 and result.stdout.startswith("keyturn ")
 
 
-def serve_result(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KEYTURN_SECRET_KEY": SECRET_KEY}
-    command = [sys.executable, "-m", "keyturn", "serve", "--data-dir", str(tmp_path), *args]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+def serve_result(tmp_path: Path, *args: str, env: Mapping[str, str] | None = None) -> Completed:
+    """`keyturn serve` in this process, for the failures before it would listen (it
+    puts its flags in the environment and sets up logging: run_cli puts both back)."""
+    return run_cli(
+        ["serve", "--data-dir", str(tmp_path), *args],
+        env={"KEYTURN_SECRET_KEY": SECRET_KEY, **(env or {})},
+    )
 
 
 def test_a_port_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
@@ -231,7 +402,8 @@ def test_a_port_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = serve_result(tmp_path, "--port", str(port))
+        # A real process: the exit status and the one line as an operator sees them.
+        result = keyturn_process("serve", "--data-dir", str(tmp_path), "--port", str(port))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"keyturn: port {port} on 127.0.0.1: Address already in use"
@@ -247,9 +419,7 @@ def test_all_addresses_without_an_issuer_is_refused(tmp_path: Path, host: str) -
 
 
 def test_a_bad_log_level_is_one_line(tmp_path: Path) -> None:
-    env = {**os.environ, "KEYTURN_SECRET_KEY": SECRET_KEY, "KEYTURN_LOG_LEVEL": "loud"}
-    command = [sys.executable, "-m", "keyturn", "serve", "--data-dir", str(tmp_path)]
-    bad = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    bad = serve_result(tmp_path, env={"KEYTURN_LOG_LEVEL": "loud"})
     assert bad.returncode == 1
     [line] = bad.stderr.strip().splitlines()
     assert line.startswith("keyturn: log_level: Input should be 'debug', 'info', 'warning' or")
@@ -309,42 +479,21 @@ def test_commands_refuse_a_database_that_is_not_migrated(tmp_path: Path) -> None
 def test_commands_do_not_generate_a_secret(tmp_path: Path) -> None:
     """The embedded default's secret is made by serve or migrate; a command run without
     KEYTURN_SECRET_KEY in a prepared data dir finds it, and never writes another."""
-    env = {k: v for k, v in os.environ.items() if k != "KEYTURN_SECRET_KEY"}
-    base = [sys.executable, "-m", "keyturn"]
-    migrate = subprocess.run(
-        [*base, "migrate", "--data-dir", str(tmp_path)], env=env, capture_output=True, timeout=60
-    )
+    unset = ["KEYTURN_SECRET_KEY"]
+    migrate = keyturn(tmp_path, "migrate", unset=unset)
     assert migrate.returncode == 0
     secret = (tmp_path / "secret_key").read_text()
-    listed = subprocess.run(
-        [*base, "client", "list", "--data-dir", str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    listed = keyturn(tmp_path, "client", "list", unset=unset)
     assert listed.returncode == 0, listed.stderr
     (tmp_path / "secret_key").unlink()
-    lost = subprocess.run(
-        [*base, "client", "list", "--data-dir", str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    lost = keyturn(tmp_path, "client", "list", unset=unset)
     assert lost.returncode == 1 and "secret_key" in lost.stderr
     assert not (tmp_path / "secret_key").exists() and secret
 
 
 def test_a_different_secret_key_is_one_line(data_dir: Path) -> None:
-    env = {**os.environ, "KEYTURN_SECRET_KEY": "another-secret-of-at-least-32-characters!"}
-    result = subprocess.run(
-        [sys.executable, "-m", "keyturn", "keys", "list", "--data-dir", str(data_dir)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    env = {"KEYTURN_SECRET_KEY": "another-secret-of-at-least-32-characters!"}
+    result = keyturn(data_dir, "keys", "list", env=env)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "keyturn: cannot unseal a server key: KEYTURN_SECRET_KEY differs from the one that made it"
@@ -460,3 +609,39 @@ def test_webhook_create_list_delete(data_dir: Path) -> None:
     only = ok_json(keyturn(data_dir, "events", "--kind", "webhook_deleted", "--json"))
     assert [e["kind"] for e in only] == ["webhook_deleted"]
     assert ok_json(keyturn(data_dir, "events", "--since", "2999-01-01", "--json")) == []
+
+
+def turn_on_two_step(data_dir: Path, email: str) -> None:
+    """What the person does on the account page, done through the same operations."""
+
+    async def enrol() -> None:
+        settings = Settings(data_dir=str(data_dir), secret_key=Secret(SECRET_KEY))
+        ctx = await open_context(settings, create=False)
+        try:
+            user = await users.user_by_email(ctx, email)
+            setup = await two_step.start_setup(ctx, user)
+            staged = await users.existing_user(ctx, user.user_id)
+            code = code_at(setup.secret, time.time())
+            assert await two_step.confirm_setup(ctx, staged, code, b"-", None) is not None
+        finally:
+            await ctx.store.close()
+
+    asyncio.run(enrol())
+
+
+def test_user_reset_two_step(data_dir: Path) -> None:
+    assert keyturn(data_dir, "user", "create", "--email", "cy@example.com").returncode == 0
+    off = ok_json(keyturn(data_dir, "user", "reset-two-step", "cy@example.com", "--json"))
+    assert off == {"email": "cy@example.com", "two_step": False, "was_on": False}
+    turn_on_two_step(data_dir, "cy@example.com")
+    (listed,) = ok_json(keyturn(data_dir, "user", "list", "--json"))
+    assert listed["two_step"] is True and listed["recovery_codes_left"] == 10
+    assert "two-step" in keyturn(data_dir, "user", "list").stdout
+    reset = keyturn(data_dir, "user", "reset-two-step", "cy@example.com")
+    assert reset.returncode == 0 and "every session ended" in reset.stdout
+    (listed,) = ok_json(keyturn(data_dir, "user", "list", "--json"))
+    assert listed["two_step"] is False
+    events = ok_json(keyturn(data_dir, "events", "--kind", "mfa_removed", "--json"))
+    assert [(e["actor"], e["detail"]["reset"]) for e in events] == [("cli", True)]
+    unknown = keyturn(data_dir, "user", "reset-two-step", "nobody@example.com")
+    assert unknown.returncode == 1 and "no user" in unknown.stderr

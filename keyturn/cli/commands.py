@@ -152,6 +152,7 @@ async def cmd_user_list(args: argparse.Namespace, ctx: Context) -> None:
     lines = [
         f"{u.user_id}  {u.email}{'  disabled' if u.disabled else ''}"
         f"{'  enhanced-security' if u.enhanced_security else ''}"
+        f"{'  two-step' if u.two_step else ''}"
         for u in found
     ]
     emit(args, [admin.user_json(u) for u in found], "\n".join(lines) or "no users")
@@ -172,6 +173,13 @@ async def cmd_user_delete(args: argparse.Namespace, ctx: Context) -> None:
     user, revoked = await admin.delete_user(ctx, args.email)
     payload = {"user_id": user.user_id, "deleted": True, "grants_revoked": revoked}
     emit(args, payload, f"deleted {user.user_id}; {_grants(revoked)} revoked")
+
+
+async def cmd_user_reset_two_step(args: argparse.Namespace, ctx: Context) -> None:
+    was_on = await admin.reset_two_step(ctx, args.email)
+    payload = {"email": args.email, "two_step": False, "was_on": was_on}
+    text = "two-step verification reset; every session ended" if was_on else "it was off"
+    emit(args, payload, f"{args.email}: {text}")
 
 
 async def cmd_client_list(args: argparse.Namespace, ctx: Context) -> None:
@@ -352,6 +360,7 @@ COMMANDS: dict[tuple[str, str | None], Command] = {
     ("client", "delete"): cmd_client_delete,
     ("user", "list"): cmd_user_list,
     ("user", "disable"): cmd_user_disable,
+    ("user", "reset-two-step"): cmd_user_reset_two_step,
     ("user", "enable"): cmd_user_enable,
     ("user", "delete"): cmd_user_delete,
     ("webhook", "create"): cmd_webhook_create,

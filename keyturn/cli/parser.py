@@ -235,6 +235,7 @@ def _user_commands(
         ("disable", "no sign-in; every grant revoked, every session ended"),
         ("enable", "let a disabled user sign in again"),
         ("delete", "erase the user: grants revoked, email, password, sessions gone"),
+        ("reset-two-step", "turn two-step verification off (a lost phone); sessions end"),
     ):
         user.add_parser(action, parents=[store], help=text).add_argument("email", help="the user")
 

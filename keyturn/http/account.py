@@ -24,6 +24,7 @@ NOTICES = {
     "enhanced-off": "Enhanced security is off.",
     "password": "Your password was changed.",
     "claimed": "Welcome! Your account is yours now.",
+    "two-step-off": "Two-step verification is off.",
 }
 
 
@@ -60,9 +61,9 @@ class AccountPages:
         if signed_in is None:
             return self.web.redirect("/login?return_to=/account")
         query, _ = query_fields(request)
-        return await self._page(ctx, signed_in, notice=NOTICES.get(query.get("done", "")))
+        return await self.page(ctx, signed_in, notice=NOTICES.get(query.get("done", "")))
 
-    async def _page(
+    async def page(
         self,
         ctx: Context,
         signed_in: SignedIn,
@@ -115,7 +116,7 @@ class AccountPages:
             last_used=iso_timestamp(grant.last_used_at)[:16].replace("T", " ") + " UTC",
         )
 
-    async def _signed_in_form(
+    async def signed_in_form(
         self, request: Request, ctx: Context
     ) -> tuple[SignedIn, dict[str, str]] | Response:
         signed_in = await current_session(ctx, request)
@@ -132,7 +133,7 @@ class AccountPages:
         return signed_in, form
 
     async def revoke(self, request: Request, ctx: Context) -> Response:
-        checked = await self._signed_in_form(request, ctx)
+        checked = await self.signed_in_form(request, ctx)
         if isinstance(checked, Response):
             return checked
         signed_in, form = checked
@@ -144,11 +145,11 @@ class AccountPages:
         if not grant_id or not await grants.revoke_for_user(
             ctx, signed_in.user, grant_id, request.client_ip
         ):
-            return await self._page(ctx, signed_in, error="That access was not found.", status=404)
+            return await self.page(ctx, signed_in, error="That access was not found.", status=404)
         return self.web.redirect("/account?done=revoked")
 
     async def enhanced_security(self, request: Request, ctx: Context) -> Response:
-        checked = await self._signed_in_form(request, ctx)
+        checked = await self.signed_in_form(request, ctx)
         if isinstance(checked, Response):
             return checked
         signed_in, form = checked
@@ -160,7 +161,7 @@ class AccountPages:
         return self.web.redirect("/account?done=" + ("enhanced-on" if enabled else "enhanced-off"))
 
     async def change_password(self, request: Request, ctx: Context) -> Response:
-        checked = await self._signed_in_form(request, ctx)
+        checked = await self.signed_in_form(request, ctx)
         if isinstance(checked, Response):
             return checked
         signed_in, form = checked
@@ -172,7 +173,7 @@ class AccountPages:
         wait = await failure_wait(ctx, "password", user.email, address)
         if wait:
             minutes = max(1, round(wait / 60))
-            return await self._page(
+            return await self.page(
                 ctx,
                 signed_in,
                 error=f"Too many attempts. Please try again in {minutes} minutes.",
@@ -180,11 +181,11 @@ class AccountPages:
             )
         if not await asyncio.to_thread(verify_password, current, user.password_hash):
             await count_failure(ctx, "password", user.email, address)
-            return await self._page(
+            return await self.page(
                 ctx, signed_in, error="The current password is not right.", status=400
             )
         if len(new) < MIN_PASSWORD:
-            return await self._page(
+            return await self.page(
                 ctx, signed_in, error=f"Use at least {MIN_PASSWORD} characters.", status=400
             )
         # Whoever else is signed in may be the reason for the change: sign them

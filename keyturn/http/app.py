@@ -54,6 +54,7 @@ from keyturn.http.metrics import (
 from keyturn.http.revoke import revoke_endpoint
 from keyturn.http.signup import signup_endpoint
 from keyturn.http.token import token_endpoint
+from keyturn.http.two_step import TwoStepPages
 from keyturn.http.userinfo import jwks_endpoint, userinfo_endpoint
 from keyturn.http.web import Web
 from keyturn.notify.delivery import Deliverer
@@ -161,6 +162,7 @@ class KeyturnApp:
             secure_cookies=settings.issuer_url.startswith("https://"),
         )
         login, authorize, account = LoginPages(web), AuthorizePages(web), AccountPages(web)
+        two_step = TwoStepPages(web, account)
         table = [
             Route("/oauth/token", {"POST": token_endpoint}, "token_endpoint"),
             Route("/oauth/revoke", {"POST": revoke_endpoint}, "revocation_endpoint"),
@@ -186,6 +188,11 @@ class KeyturnApp:
             Route("/account/enhanced-security", {"POST": account.enhanced_security}),
             Route("/account/password", {"POST": account.change_password}),
             Route("/account/claim", {"GET": account.show_claim, "POST": account.claim}),
+            Route("/login/two-step", {"GET": two_step.show_code, "POST": two_step.submit_code}),
+            Route("/account/two-step", {"GET": two_step.show_intro}),
+            Route("/account/two-step/setup", {"POST": two_step.start_setup}),
+            Route("/account/two-step/verify", {"POST": two_step.confirm_setup}),
+            Route("/account/two-step/off", {"POST": two_step.turn_off}),
             Route("/static/keyturn.css", {"GET": stylesheet}),
             Route("/healthz", {"GET": healthz}),
             Route("/readyz", {"GET": readyz}),

@@ -38,11 +38,15 @@ class AuthorizePages:
                 return self.web.redirect(self._login_url(params), 302)
             assert signed_in is not None
             if signed_in.session.auth_level < authorization.auth_level:
-                # The sign-in is not strong enough for this client or for acr_values.
-                raise authorization.fail(
-                    "unmet_authentication_requirements",
-                    "This application requires two-step verification.",
-                )
+                # The sign-in is not strong enough for this client or for acr_values:
+                # step up with the second factor, or set one up first.
+                if "none" in authorization.prompt:
+                    raise authorization.fail(
+                        "unmet_authentication_requirements",
+                        "This application requires two-step verification.",
+                    )
+                page = "/login/two-step" if signed_in.user.two_step else "/account/two-step"
+                return self.web.redirect(f"{page}?{urlencode({'return_to': _back(params)})}", 302)
             if await needs_consent(ctx, authorization, signed_in.user.user_id):
                 if "none" in authorization.prompt:
                     raise authorization.fail("consent_required", "The user has not consented.")
@@ -94,14 +98,7 @@ class AuthorizePages:
         return self._unsafe(exc.description)
 
     def _login_url(self, params: dict[str, str]) -> str:
-        # Come back without prompt=login and max_age: the sign-in they ask for is the
-        # one about to happen, and asking again on return would loop for ever
-        # (max_age=0 is always exceeded). The ID token's auth_time tells the client.
-        again = {name: value for name, value in params.items() if name != "max_age"}
-        prompts = [p for p in again.pop("prompt", "").split() if p != "login"]
-        if prompts:
-            again["prompt"] = " ".join(prompts)
-        return "/login?" + urlencode({"return_to": "/oauth/authorize?" + urlencode(again)})
+        return "/login?" + urlencode({"return_to": _back(params)})
 
     def _consent_page(
         self, authorization: AuthorizationRequest, signed_in: SignedIn, params: dict[str, str]
@@ -124,3 +121,16 @@ class AuthorizePages:
         return self.web.render(
             "error.html", 400, title="This request cannot be completed", message=message
         )
+
+
+def _back(params: dict[str, str]) -> str:
+    """This authorization request, to come back to after signing in or stepping up.
+
+    Without prompt=login and max_age: the sign-in they ask for is the one about to
+    happen, and asking again on return would loop for ever (max_age=0 is always
+    exceeded). The ID token's auth_time tells the client."""
+    again = {name: value for name, value in params.items() if name != "max_age"}
+    prompts = [p for p in again.pop("prompt", "").split() if p != "login"]
+    if prompts:
+        again["prompt"] = " ".join(prompts)
+    return "/oauth/authorize?" + urlencode(again)

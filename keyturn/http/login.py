@@ -6,6 +6,7 @@ import asyncio
 
 from keyturn.http.asgi import Request, Response
 from keyturn.http.metrics import count_sign_in_failure
+from keyturn.http.pending import second_step_redirect
 from keyturn.http.session import current_session, end_session, start_session
 from keyturn.http.web import (
     Web,
@@ -97,6 +98,8 @@ class LoginPages:
             return self._form(
                 request, return_to, status=403, email=email, error="This account is disabled."
             )
+        if user.two_step:  # no session until the code is right too
+            return second_step_redirect(self.web, user, return_to, ctx.clock.now())
         response = self.web.redirect(return_to)
         await start_session(ctx, self.web, response, user.user_id, request.client_ip)
         return response

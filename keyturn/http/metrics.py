@@ -64,7 +64,8 @@ RATE_LIMITED = Counter(
 )
 SIGN_IN_FAILURES = Counter(
     "keyturn_sign_in_failures",
-    "Failed sign-ins: bad_credentials (wrong email or password) or throttled.",
+    "Failed sign-ins: bad_credentials (wrong email or password), bad_code (a wrong or"
+    " reused two-step code) or throttled.",
     ["reason"],
 )
 SECURITY_EVENTS = Counter("keyturn_security_events", "Security events recorded, by kind.", ["kind"])
@@ -79,7 +80,7 @@ POOL_IN_USE = Gauge(
     "keyturn_db_pool_in_use", "Database connections in use.", multiprocess_mode="livesum"
 )
 
-SIGN_IN_REASONS = ("bad_credentials", "throttled")
+SIGN_IN_REASONS = ("bad_credentials", "bad_code", "throttled")
 WEBHOOK_OUTCOMES = ("delivered", "failed", "dead")
 OTHER = "other"
 METHODS = frozenset({"GET", "HEAD", "POST", "OPTIONS", "PUT", "PATCH", "DELETE"})

@@ -564,7 +564,10 @@ def _login_paths() -> dict[str, Any]:
                 "requestBody": _form_body("LoginForm", "The sign-in form's fields."),
                 "responses": {
                     "303": _redirect(
-                        "Signed in: the session cookie is set and the browser goes to `return_to`.",
+                        "Signed in: the session cookie is set and the browser goes to "
+                        "`return_to`. For a person with two-step verification there is no "
+                        "session yet: a signed half-way cookie (`kt_two_step`, ten minutes) is "
+                        "set and the browser goes to `/login/two-step`.",
                         sets_cookie=True,
                     ),
                     "400": _page(
@@ -646,7 +649,8 @@ def _account_paths() -> dict[str, Any]:
                 "summary": "The account page",
                 "description": (
                     "The signed-in person's connected applications (name, scopes, first and "
-                    "last use), enhanced security and password forms."
+                    "last use), two-step verification, enhanced security and password forms, "
+                    "and recent security events."
                 ),
                 "security": SESSION_OR_REDIRECT,
                 "parameters": [
@@ -656,7 +660,8 @@ def _account_paths() -> dict[str, Any]:
                         "required": False,
                         "description": (
                             "Which notice to show after an action (`revoked`, "
-                            "`enhanced-on`, `enhanced-off`, `password`, `claimed`); any "
+                            "`enhanced-on`, `enhanced-off`, `password`, `claimed`, "
+                            "`two-step-off`); any "
                             "other value shows none."
                         ),
                         "schema": {"type": "string"},
@@ -875,6 +880,133 @@ def _operations_paths() -> dict[str, Any]:
     }
 
 
+RETURN_TO = {
+    "name": "return_to",
+    "in": "query",
+    "required": False,
+    "description": (
+        "Where to go afterwards: a path on this site (anything else is replaced by `/account`)."
+    ),
+    "schema": {"type": "string"},
+}
+
+
+def _two_step_paths() -> dict[str, Any]:
+    signed_out = "Signed out: to `/login?return_to=/account`."
+    return {
+        "/login/two-step": {
+            "get": {
+                "operationId": "twoStepPage",
+                "tags": ["pages"],
+                "summary": "The second step of signing in",
+                "description": (
+                    'The "Authentication code" form, for a browser whose password was right '
+                    "a moment ago (the `kt_two_step` cookie) or whose session must step up "
+                    "for an application that needs two-step verification."
+                ),
+                "security": NO_AUTH,
+                "parameters": [RETURN_TO],
+                "responses": {
+                    "200": _page("The code form.", sets_cookie=True),
+                    "303": _redirect("Nobody is half-way: to `/login`."),
+                    **_failures(body=False),
+                },
+            },
+            "post": {
+                "operationId": "twoStep",
+                "tags": ["pages"],
+                "summary": "Give the two-step code",
+                "description": (
+                    "A code from the authenticator app (each accepted once: a code no later "
+                    "than the last one accepted is refused) or one of the recovery codes "
+                    "(each once). Wrong codes back off as passwords do and are recorded."
+                ),
+                "security": NO_AUTH,
+                "parameters": [CSRF_COOKIE],
+                "requestBody": _form_body("TwoStepForm", "The code form's fields."),
+                "responses": {
+                    "303": _redirect(
+                        "Right: signed in at level 2 (or the session stepped up) and on to "
+                        "`return_to`; or nobody is half-way: to `/login`.",
+                        sets_cookie=True,
+                    ),
+                    "400": _page("The form expired (the form is shown again).", sets_cookie=True),
+                    "401": _page("The code is wrong or was used already.", sets_cookie=True),
+                    "429": _page(
+                        "Too many wrong codes for this account or from this address.",
+                        sets_cookie=True,
+                    ),
+                    **_failures(body=True),
+                },
+            },
+        },
+        "/account/two-step": {
+            "get": {
+                "operationId": "twoStepIntroPage",
+                "tags": ["pages"],
+                "summary": "Asked to set up two-step verification",
+                "description": (
+                    "Where an application that needs two-step verification sends a person "
+                    "who has none, with the button that starts setting it up."
+                ),
+                "security": SESSION_OR_REDIRECT,
+                "parameters": [RETURN_TO],
+                "responses": {
+                    "200": _page("The page with the set-up button."),
+                    "303": _redirect(
+                        "Signed out: to `/login`; two-step verification already on: to `return_to`."
+                    ),
+                    **_failures(body=False),
+                },
+            }
+        },
+        "/account/two-step/setup": _account_form(
+            "twoStepSetup",
+            "Start setting up an authenticator app",
+            "A new TOTP secret (RFC 6238: SHA-1, 30 s, 6 digits), shown as a QR code and as "
+            "its `otpauth://totp/` URI; it counts once a first code confirms it.",
+            "TwoStepSetupForm",
+            {
+                "200": _page("The set-up page: QR code, URI, and the code form."),
+                "303": _redirect(f"Already on: to `/account`. {signed_out}"),
+            },
+        ),
+        "/account/two-step/verify": _account_form(
+            "twoStepVerify",
+            "Confirm the authenticator app",
+            "The app's first code turns two-step verification on: ten single-use recovery "
+            "codes are shown once, this session counts as level 2 and every other session "
+            "of the person ends.",
+            "TwoStepVerifyForm",
+            {
+                "200": _page("On: the recovery codes, and a link on to `return_to`."),
+                "303": _redirect(
+                    f"Already on, or nothing being set up: to `/account`. {signed_out}"
+                ),
+                "400": _page(
+                    "The set-up page again with an error: the code is not right; or, as an "
+                    "error page, the form expired."
+                ),
+                "429": _page("The set-up page with an error: too many wrong codes."),
+            },
+        ),
+        "/account/two-step/off": _account_form(
+            "twoStepOff",
+            "Turn two-step verification off",
+            "Needs a code from the app or a recovery code; ends every other session of the person.",
+            "TwoStepOffForm",
+            {
+                "303": _redirect(f"Off: to `/account?done=two-step-off`. {signed_out}"),
+                "400": _page(
+                    "The account page with an error: the code is not right; or, as an error "
+                    "page, the form expired."
+                ),
+                "429": _page("The account page with an error: too many wrong codes."),
+            },
+        ),
+    }
+
+
 def public_paths() -> dict[str, Any]:
     """The OpenAPI `paths` object for every route but the admin API (a fresh copy)."""
     paths = {
@@ -883,6 +1015,7 @@ def public_paths() -> dict[str, Any]:
         **_signup_paths(),
         **_login_paths(),
         **_account_paths(),
+        **_two_step_paths(),
         **_operations_paths(),
     }
     # Shared pieces (security lists, parameters) must not be shared with the caller.
@@ -1225,6 +1358,40 @@ def _form_schemas() -> dict[str, Any]:
                 "csrf": session_csrf,
                 "current_password": _string("The current password."),
                 "new_password": _string("The new password, at least 8 characters."),
+            },
+            [],
+        ),
+        "TwoStepForm": _page_form(
+            "The second step's form.",
+            {
+                "csrf": signed_out_csrf,
+                "return_to": _string("Where to go afterwards (a path on this site)."),
+                "code": _string("The app's 6-digit code or a recovery code (xxxxx-xxxxx)."),
+            },
+            [],
+        ),
+        "TwoStepSetupForm": _page_form(
+            "The form that starts setting up an authenticator app.",
+            {
+                "csrf": session_csrf,
+                "return_to": _string("Where to go once it is on (a path on this site)."),
+            },
+            [],
+        ),
+        "TwoStepVerifyForm": _page_form(
+            "The set-up page's form.",
+            {
+                "csrf": session_csrf,
+                "return_to": _string("Where to go once it is on (a path on this site)."),
+                "code": _string("The app's first 6-digit code."),
+            },
+            [],
+        ),
+        "TwoStepOffForm": _page_form(
+            "The account page's form that turns two-step verification off.",
+            {
+                "csrf": session_csrf,
+                "code": _string("The app's 6-digit code or a recovery code."),
             },
             [],
         ),

@@ -36,15 +36,31 @@ async def current_session(ctx: Context, request: Request) -> SignedIn | None:
     return None if user is None or user.disabled else SignedIn(token, session, user)
 
 
+def new_session(ctx: Context, user_id: str, auth_level: int = 1) -> tuple[str, Session]:
+    """A cookie token and the session stored for it (as a hash)."""
+    token = secrets.token_urlsafe(32)
+    now = ctx.clock.now()
+    session = Session(
+        _hash(token),
+        user_id,
+        auth_time=now,
+        expires_at=now + SESSION_SECONDS,
+        auth_level=auth_level,
+    )
+    return token, session
+
+
+def set_session_cookie(web: Web, response: Response, token: str) -> None:
+    web.cookie(response, SESSION_COOKIE, token, SESSION_SECONDS)
+
+
 async def start_session(
     ctx: Context, web: Web, response: Response, user_id: str, ip: str | None
 ) -> None:
     """Sign the browser in (with its `sign_in_succeeded` event) and set the cookie."""
-    token = secrets.token_urlsafe(32)
-    now = ctx.clock.now()
-    session = Session(_hash(token), user_id, auth_time=now, expires_at=now + SESSION_SECONDS)
+    token, session = new_session(ctx, user_id)
     await users.sign_in(ctx, session, ip)
-    web.cookie(response, SESSION_COOKIE, token, SESSION_SECONDS)
+    set_session_cookie(web, response, token)
 
 
 async def end_session(ctx: Context, web: Web, response: Response, signed_in: SignedIn) -> None:

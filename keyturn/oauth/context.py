@@ -77,6 +77,8 @@ class Context:
     signals: SignalPolicies = field(default_factory=SignalPolicies)
     # Seals webhook signing secrets in the database (derived from the master secret).
     webhook_key: bytes = b""
+    # Seals users' authenticator-app secrets (derived from the master secret).
+    two_step_key: bytes = b""
     recorder: Recorder = field(default_factory=Recorder)
 
 

@@ -8,7 +8,9 @@ issued at, so a client whose policy later demands more can refuse the rest.
 
 from __future__ import annotations
 
-LEVELS = (1, 2)
+PASSWORD_LEVEL = 1
+MFA_LEVEL = 2
+LEVELS = (PASSWORD_LEVEL, MFA_LEVEL)
 ACR_PREFIX = "urn:keyturn:loa:"
 # RFC 8176 method names.
 METHODS = {1: ["pwd"], 2: ["pwd", "otp"]}
@@ -27,4 +29,4 @@ ACR_VALUES_SUPPORTED = [acr_of(level) for level in LEVELS]
 
 def required_of(require_mfa: bool) -> int:
     """The level a client's grants must have been issued at to keep working."""
-    return 2 if require_mfa else 1
+    return MFA_LEVEL if require_mfa else PASSWORD_LEVEL

@@ -118,16 +118,23 @@ async def sign_in(ctx: Context, session: Session, ip: str | None) -> None:
         actor=user_actor(session.user_id),
         user_id=session.user_id,
         ip=ip,
-        detail={"new_network": await _new_network(ctx, session.user_id, ip)},
+        detail={"new_network": await new_network(ctx, session.user_id, ip)},
     )
     await ctx.store.create_session(session, event)
 
 
 async def sign_in_failed(
-    ctx: Context, email: str, user: User | None, ip: str | None, *, throttled: bool
+    ctx: Context,
+    email: str,
+    user: User | None,
+    ip: str | None,
+    *,
+    throttled: bool,
+    second_step: bool = False,
 ) -> None:
     """A failed or held-back sign-in, recorded (no state changes with it). The email
-    tried is kept only when it names no user: a user's events name them by id."""
+    tried is kept only when it names no user: a user's events name them by id.
+    `second_step`: the password was right, the two-step code was not."""
     if throttled and not await ctx.limiter.allows(1, 1, "throttled-event", email, ip or "-"):
         return  # one event a minute is enough to say an account is being hammered
     kind = EventKind.SIGN_IN_THROTTLED if throttled else EventKind.SIGN_IN_FAILED
@@ -135,7 +142,13 @@ async def sign_in_failed(
         kind,
         user_id=None if user is None else user.user_id,
         ip=ip,
-        detail={} if user is not None else {"unknown_email": True},
+        detail=(
+            {"unknown_email": True}
+            if user is None
+            else {"second_step": True}
+            if second_step
+            else {}
+        ),
     )
     await ctx.store.record_event(ctx.clock.now(), event)
 
@@ -143,7 +156,7 @@ async def sign_in_failed(
 KNOWN_SIGN_INS = 20  # how many recent sign-ins say which networks are the user's own
 
 
-async def _new_network(ctx: Context, user_id: str, ip: str | None) -> bool:
+async def new_network(ctx: Context, user_id: str, ip: str | None) -> bool:
     here = network_of(ip)
     if here is None:
         return False

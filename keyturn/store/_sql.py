@@ -94,14 +94,22 @@ DISABLE_CLIENT = "UPDATE clients SET disabled = TRUE WHERE client_id = $1 AND de
 
 INSERT_USER = f"INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 # A deleted user's row keeps only its id; nothing finds it.
-SELECT_USER = f"SELECT {USER_COLUMNS} FROM users WHERE user_id = $1 AND deleted_at IS NULL"
-SELECT_USER_BY_EMAIL = f"SELECT {USER_COLUMNS} FROM users WHERE email = $1 AND deleted_at IS NULL"
+# Read with the two-step state: the secrets (sealed) and the unused recovery codes.
+USER_READ_COLUMNS = (
+    f"{USER_COLUMNS}, totp_sealed, totp_pending, (SELECT count(*) FROM recovery_codes r"
+    " WHERE r.user_id = users.user_id AND r.used_at IS NULL)"
+)
+SELECT_USER = f"SELECT {USER_READ_COLUMNS} FROM users WHERE user_id = $1 AND deleted_at IS NULL"
+SELECT_USER_BY_EMAIL = (
+    f"SELECT {USER_READ_COLUMNS} FROM users WHERE email = $1 AND deleted_at IS NULL"
+)
 SET_USER_DISABLED = "UPDATE users SET disabled = $2 WHERE user_id = $1 AND deleted_at IS NULL"
 # Erasure: the email (unique, so replaced by a tombstone naming only the id), the
 # password and the registration code go; the id stays for the events that name it.
 ERASE_USER = (
     "UPDATE users SET email = 'deleted:' || user_id, password_hash = NULL,"
-    " registration_code_hash = NULL, disabled = TRUE, deleted_at = $2"
+    " registration_code_hash = NULL, totp_sealed = NULL, totp_pending = NULL,"
+    " disabled = TRUE, deleted_at = $2"
     " WHERE user_id = $1 AND deleted_at IS NULL"
 )
 END_USER_SESSIONS = "DELETE FROM sessions WHERE user_id = $1"
@@ -113,6 +121,35 @@ CLAIM_USER = (
 )
 SET_PASSWORD = "UPDATE users SET password_hash = $2 WHERE user_id = $1"
 SET_ENHANCED_SECURITY = "UPDATE users SET enhanced_security = $2 WHERE user_id = $1"
+
+# -- two-step verification ---------------------------------------------------
+
+STAGE_TOTP = "UPDATE users SET totp_pending = $2 WHERE user_id = $1 AND deleted_at IS NULL"
+# Only the secret the user was shown and confirmed becomes theirs, and only once.
+ENABLE_TOTP = (
+    "UPDATE users SET totp_sealed = totp_pending, totp_pending = NULL, totp_last_step = $3"
+    " WHERE user_id = $1 AND totp_pending = $2 AND totp_sealed IS NULL"
+)
+DISABLE_TOTP = (
+    "UPDATE users SET totp_sealed = NULL, totp_pending = NULL, totp_last_step = NULL"
+    " WHERE user_id = $1 AND totp_sealed IS NOT NULL"
+)
+# A code is accepted once: its step must come after the last step accepted.
+ACCEPT_TOTP_STEP = (
+    "UPDATE users SET totp_last_step = $2 WHERE user_id = $1 AND totp_sealed IS NOT NULL"
+    " AND (totp_last_step IS NULL OR totp_last_step < $2)"
+)
+USE_RECOVERY_CODE = (
+    "UPDATE recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2"
+    " AND used_at IS NULL AND EXISTS (SELECT 1 FROM users u WHERE u.user_id = $1"
+    " AND u.totp_sealed IS NOT NULL)"
+)
+INSERT_RECOVERY_CODE = "INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)"
+DELETE_RECOVERY_CODES = "DELETE FROM recovery_codes WHERE user_id = $1"
+RAISE_SESSION_LEVEL = (
+    "UPDATE sessions SET auth_level = $3, auth_time = $4 WHERE session_hash = $1 AND user_id = $2"
+)
+SET_SESSION_LEVEL = "UPDATE sessions SET auth_level = $2 WHERE session_hash = $1"
 
 # -- grants ------------------------------------------------------------------
 
@@ -358,7 +395,7 @@ def numbered(clauses: list[tuple[str, Any]]) -> tuple[list[str], list[Any]]:
 
 
 SELECT_CLIENT_PAGE = f"SELECT {CLIENT_COLUMNS} FROM clients"
-SELECT_USER_PAGE = f"SELECT {USER_COLUMNS} FROM users"
+SELECT_USER_PAGE = f"SELECT {USER_READ_COLUMNS} FROM users"
 SELECT_GRANT_PAGE = f"SELECT {GRANT_COLUMNS} FROM grants"
 SELECT_EVENT_PAGE = f"SELECT {EVENT_COLUMNS} FROM events"
 
@@ -557,6 +594,9 @@ def user_from_row(row: Row) -> User:
         enhanced_security=bool(row[6]),
         created_at=row[7],
         disabled=bool(row[8]),
+        totp_sealed=None if row[9] is None else bytes(row[9]),
+        totp_pending=None if row[10] is None else bytes(row[10]),
+        recovery_codes_left=int(row[11]),
     )
 
 

@@ -25,6 +25,7 @@ from keyturn.store.records import (
     Rejected,
     Replayed,
     RevocationReason,
+    SecondFactor,
     Session,
     StoredKey,
     User,
@@ -125,6 +126,37 @@ class UserStore(Protocol):
         ...
 
     async def set_password(self, user_id: str, password_hash: str) -> bool: ...
+    async def stage_two_step(self, user_id: str, sealed_secret: bytes) -> bool:
+        """Keep a new authenticator secret until its first code confirms it."""
+        ...
+
+    async def enable_two_step(
+        self,
+        user_id: str,
+        sealed_secret: bytes,
+        step: int,
+        recovery_hashes: list[bytes],
+        session_hash: bytes,
+        now: float,
+        event: NewEvent | None = None,
+    ) -> bool:
+        """Make the staged secret the user's, with new recovery codes; the session
+        becomes level 2 and the user's other sessions end. False if `sealed_secret`
+        is not the staged one (a second confirmation, or a newer set-up)."""
+        ...
+
+    async def disable_two_step(
+        self,
+        user_id: str,
+        factor: SecondFactor | None,
+        keep_session_hash: bytes | None,
+        now: float,
+        event: NewEvent | None = None,
+    ) -> bool:
+        """Turn two-step verification off, using up `factor` when the user asks;
+        other sessions end (all of them without `keep_session_hash`)."""
+        ...
+
     async def change_password(
         self,
         user_id: str,
@@ -238,7 +270,27 @@ class CodeStore(Protocol):
         """
         ...
 
-    async def create_session(self, session: Session, event: NewEvent | None = None) -> None: ...
+    async def create_session(
+        self,
+        session: Session,
+        event: NewEvent | None = None,
+        factor: SecondFactor | None = None,
+    ) -> bool:
+        """Start a session; with `factor` only if that second factor is still unused
+        (then it is used up in the same transaction). False when it was not."""
+        ...
+
+    async def step_up_session(
+        self,
+        session_hash: bytes,
+        user_id: str,
+        factor: SecondFactor,
+        now: float,
+        event: NewEvent | None = None,
+    ) -> bool:
+        """Raise a session to level 2 (authenticated now) by using up `factor`."""
+        ...
+
     async def get_session(self, session_hash: bytes, now: float) -> Session | None: ...
     async def end_session(self, session_hash: bytes) -> None: ...
     async def get_consent(self, user_id: str, client_id: str) -> str | None: ...

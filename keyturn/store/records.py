@@ -117,6 +117,24 @@ class User:
     created_at: float
     # Cannot sign in; every grant was revoked when it was disabled.
     disabled: bool = False
+    # The authenticator-app secret (sealed) once two-step verification is on, and
+    # one being set up; how many recovery codes are still unused.
+    totp_sealed: bytes | None = None
+    totp_pending: bytes | None = None
+    recovery_codes_left: int = 0
+
+    @property
+    def two_step(self) -> bool:
+        return self.totp_sealed is not None
+
+
+@dataclass(frozen=True, slots=True)
+class SecondFactor:
+    """A right two-step code, as the store must use it up: a TOTP step (accepted if
+    later than the last one accepted) or a recovery code's hash (if still unused)."""
+
+    totp_step: int | None = None
+    recovery_hash: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

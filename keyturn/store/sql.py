@@ -36,6 +36,7 @@ from keyturn.store.records import (
     Rejected,
     ReuseDetected,
     RevocationReason,
+    SecondFactor,
     Session,
     StoredKey,
     User,
@@ -247,6 +248,71 @@ class SqlStore:
             await self._record(tx, now, event, enabled=enabled, grants_revoked=revoked)
         return revoked
 
+    # -- two-step verification ---------------------------------------------
+
+    async def stage_two_step(self, user_id: str, sealed_secret: bytes) -> bool:
+        """Keep the secret the user is being shown until a first code confirms it.
+        Nothing changes for the user until then, so no event."""
+        return await self._db.execute(q.STAGE_TOTP, user_id, sealed_secret) == 1
+
+    async def enable_two_step(
+        self,
+        user_id: str,
+        sealed_secret: bytes,
+        step: int,
+        recovery_hashes: list[bytes],
+        session_hash: bytes,
+        now: float,
+        event: NewEvent | None = None,
+    ) -> bool:
+        """The staged secret becomes the user's (its first code, `step`, is used up),
+        with fresh recovery codes; this session is now level 2 and every other
+        session ends. False if `sealed_secret` is not the one staged."""
+        async with self._db.transaction() as tx:
+            if not await tx.execute(q.ENABLE_TOTP, user_id, sealed_secret, step):
+                return False
+            await tx.execute(q.DELETE_RECOVERY_CODES, user_id)
+            for code_hash in recovery_hashes:
+                await tx.execute(q.INSERT_RECOVERY_CODE, user_id, code_hash)
+            ended = await tx.execute(q.END_OTHER_SESSIONS, user_id, session_hash)
+            await tx.execute(q.SET_SESSION_LEVEL, session_hash, 2)
+            await self._record(tx, now, event, sessions_ended=ended)
+        return True
+
+    async def disable_two_step(
+        self,
+        user_id: str,
+        factor: SecondFactor | None,
+        keep_session_hash: bytes | None,
+        now: float,
+        event: NewEvent | None = None,
+    ) -> bool:
+        """Turn it off: by the user with a code (`factor`), keeping their session at
+        level 1, or by an operator (no factor), ending every session. False if the
+        code was used already or two-step verification was off."""
+        async with self._db.transaction() as tx:
+            if factor is not None and not await self._consume(tx, user_id, factor, now):
+                return False
+            if not await tx.execute(q.DISABLE_TOTP, user_id):
+                return False
+            await tx.execute(q.DELETE_RECOVERY_CODES, user_id)
+            if keep_session_hash is None:
+                ended = await tx.execute(q.END_USER_SESSIONS, user_id)
+            else:
+                ended = await tx.execute(q.END_OTHER_SESSIONS, user_id, keep_session_hash)
+                await tx.execute(q.SET_SESSION_LEVEL, keep_session_hash, 1)
+            await self._record(tx, now, event, sessions_ended=ended)
+        return True
+
+    async def _consume(
+        self, tx: Statements, user_id: str, factor: SecondFactor, now: float
+    ) -> bool:
+        """Use up a second factor: a TOTP step later than the last, or an unused
+        recovery code. Concurrent uses of one code: the row lock lets one win."""
+        if factor.totp_step is not None:
+            return await tx.execute(q.ACCEPT_TOTP_STEP, user_id, factor.totp_step) == 1
+        return await tx.execute(q.USE_RECOVERY_CODE, user_id, factor.recovery_hash, now) == 1
+
     async def set_user_disabled(
         self, user_id: str, disabled: bool, now: float, event: NewEvent | None = None
     ) -> int | None:
@@ -275,7 +341,12 @@ class SqlStore:
             if not await tx.execute(q.ERASE_USER, user_id, now):
                 return None
             revoked = await tx.execute(sql, RevocationReason.ACCOUNT_DELETED, now, *values)
-            for statement in (q.END_USER_SESSIONS, q.DELETE_USER_CONSENTS, q.DELETE_USER_CODES):
+            for statement in (
+                q.END_USER_SESSIONS,
+                q.DELETE_USER_CONSENTS,
+                q.DELETE_USER_CODES,
+                q.DELETE_RECOVERY_CODES,
+            ):
                 await tx.execute(statement, user_id)
             await self._record(tx, now, event, grants_revoked=revoked)
         return revoked
@@ -467,8 +538,18 @@ class SqlStore:
             await self._record(tx, now, reuse)
             return CodeReplayed(code.grant_id)
 
-    async def create_session(self, session: Session, event: NewEvent | None = None) -> None:
+    async def create_session(
+        self,
+        session: Session,
+        event: NewEvent | None = None,
+        factor: SecondFactor | None = None,
+    ) -> bool:
+        """False (and no session) when the second factor was already used."""
         async with self._db.transaction() as tx:
+            if factor is not None and not await self._consume(
+                tx, session.user_id, factor, session.auth_time
+            ):
+                return False
             await tx.execute(
                 q.INSERT_SESSION,
                 session.session_hash,
@@ -478,6 +559,24 @@ class SqlStore:
                 session.auth_level,
             )
             await self._record(tx, session.auth_time, event)
+        return True
+
+    async def step_up_session(
+        self,
+        session_hash: bytes,
+        user_id: str,
+        factor: SecondFactor,
+        now: float,
+        event: NewEvent | None = None,
+    ) -> bool:
+        """The session proves a second factor now: level 2, authenticated now."""
+        async with self._db.transaction() as tx:
+            if not await self._consume(tx, user_id, factor, now):
+                return False
+            if not await tx.execute(q.RAISE_SESSION_LEVEL, session_hash, user_id, 2, now):
+                return False
+            await self._record(tx, now, event)
+        return True
 
     async def get_session(self, session_hash: bytes, now: float) -> Session | None:
         row = await self._db.fetchrow(q.SELECT_SESSION, session_hash, now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -9,6 +10,8 @@ import httpx
 import pytest
 
 from keyturn.oauth.context import Context
+from keyturn.oauth.two_step import code_at
+from keyturn.operations import two_step, users
 from keyturn.operations.clients import ADMIN_READ, ADMIN_WRITE, ClientSpec, create_client
 from tests.http.helpers import make_partner, refresh, user_tokens
 from tests.support import ServerProcess
@@ -135,6 +138,41 @@ async def test_deleting_a_client_revokes_its_grants(
     grants = await api.get("/admin/v1/grants", params={"client_id": partner.client_id})
     reasons = {g["revoked_reason"] for g in grants.json()["items"]}
     assert reasons == {"client_deleted"}
+
+
+async def test_two_step_verification_is_shown_and_an_operator_can_reset_it(
+    api: httpx.AsyncClient, admin_ctx: Context
+) -> None:
+    """For a person who lost both the phone and the recovery codes."""
+    user = await users.create_user(
+        admin_ctx, "lost-phone@example.com", "a long password", actor="cli"
+    )
+    setup = await two_step.start_setup(admin_ctx, user)
+    staged = await users.existing_user(admin_ctx, user.user_id)
+    codes = await two_step.confirm_setup(
+        admin_ctx, staged, code_at(setup.secret, time.time()), b"no session", None
+    )
+    assert codes is not None
+    shown = (await api.get(f"/admin/v1/users/{user.user_id}")).json()
+    assert shown["two_step"] is True and shown["recovery_codes_left"] == 10
+    # Only the person can turn it on; an operator can only take it away.
+    problem(await api.patch(f"/admin/v1/users/{user.user_id}", json={"two_step": True}), 422)
+    problem(await api.patch(f"/admin/v1/users/{user.user_id}", json={"two_step": None}), 422)
+    reset = await api.patch(f"/admin/v1/users/{user.user_id}", json={"two_step": False})
+    assert reset.status_code == 200
+    assert reset.json()["two_step"] is False and reset.json()["recovery_codes_left"] == 0
+    events = await api.get(
+        "/admin/v1/events", params={"user_id": user.user_id, "kind": "mfa_removed"}
+    )
+    (removed,) = events.json()["items"]
+    assert removed["actor"].startswith("client:") and removed["detail"]["reset"] is True
+    # Resetting what is off changes nothing and records nothing.
+    again = await api.patch(f"/admin/v1/users/{user.user_id}", json={"two_step": False})
+    assert again.status_code == 200
+    events = await api.get(
+        "/admin/v1/events", params={"user_id": user.user_id, "kind": "mfa_removed"}
+    )
+    assert len(events.json()["items"]) == 1
 
 
 async def test_user_lifecycle_and_erasure(api: httpx.AsyncClient, admin_ctx: Context) -> None:

@@ -413,15 +413,25 @@ async def test_requiring_a_second_factor_ends_grants_issued_without_one(
     assert [e.detail["reason"] for e in events] == ["policy_changed"]
 
 
-async def test_a_sign_in_below_the_level_asked_for_gets_no_code(
+async def test_a_sign_in_below_the_level_asked_for_gets_no_code_but_the_set_up_page(
     http: httpx.AsyncClient, signed_in: httpx.AsyncClient, admin_ctx: Context
 ) -> None:
     from keyturn.operations.clients import update_client
 
     app = await make_web_app(admin_ctx)
-    params = authorize_params(app, Pkce.new(), acr_values="urn:keyturn:loa:2")
+    # Without a page to show (prompt=none) the client hears why at once ...
+    params = authorize_params(app, Pkce.new(), acr_values="urn:keyturn:loa:2", prompt="none")
     answer = await authorize(signed_in, params)
     assert answer["error"] == "unmet_authentication_requirements" and "code" not in answer
+    # ... otherwise a user without a second factor is asked to set one up, and comes back.
+    params = authorize_params(app, Pkce.new(), acr_values="urn:keyturn:loa:2")
+    response = await signed_in.get("/oauth/authorize", params=params)
+    assert response.status_code == 302
+    location = response.headers["location"]
+    assert location.startswith("/account/two-step?return_to=%2Foauth%2Fauthorize%3F")
+    assert query_of(query_of(location)["return_to"])["state"] == params["state"]
     await update_client(admin_ctx, app.client_id, {"require_mfa": True}, actor="cli")
-    answer = await authorize(signed_in, authorize_params(app, Pkce.new()))
+    answer = await authorize(signed_in, authorize_params(app, Pkce.new(), prompt="none"))
     assert answer["error"] == "unmet_authentication_requirements"
+    response = await signed_in.get("/oauth/authorize", params=authorize_params(app, Pkce.new()))
+    assert response.headers["location"].startswith("/account/two-step?")

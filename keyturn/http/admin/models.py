@@ -189,6 +189,10 @@ class UserCreate(Request):
 class UserPatch(Request):
     enhanced_security: bool = unchanged(description="Turning it on revokes every grant of the user")
     disabled: bool = unchanged(description="Disabling revokes every grant (account_disabled)")
+    two_step: Literal[False] = unchanged(
+        description="false resets two-step verification (a user who lost their phone and"
+        " recovery codes): every session ends; only the user can turn it on"
+    )
 
 
 class UserOut(BaseModel):
@@ -197,6 +201,8 @@ class UserOut(BaseModel):
     created_at: str
     enhanced_security: bool
     disabled: bool
+    two_step: bool = Field(description="Signing in asks for an authenticator-app code")
+    recovery_codes_left: int = Field(description="Unused two-step recovery codes")
     partner_client_id: str | None = Field(description="The client that created it, if any")
     claimed: bool = Field(description="An API-created account its person has taken over")
 
@@ -208,6 +214,8 @@ class UserOut(BaseModel):
             created_at=iso_timestamp(user.created_at),
             enhanced_security=user.enhanced_security,
             disabled=user.disabled,
+            two_step=user.two_step,
+            recovery_codes_left=user.recovery_codes_left,
             partner_client_id=user.owner_client_id,
             claimed=user.claimed_at is not None,
         )

@@ -10,7 +10,7 @@ from keyturn.http.admin.auth import Caller, reader, writer
 from keyturn.http.admin.models import Page, UserCreate, UserOut, UserPatch
 from keyturn.http.admin.paging import Cursor, Limit, decode_cursor, page_of
 from keyturn.oauth.grants.registration_code import normalise_email
-from keyturn.operations import users
+from keyturn.operations import two_step, users
 
 router = APIRouter(prefix="/users", tags=["admin: users"])
 UserId = Annotated[str, Path(min_length=1, max_length=200)]
@@ -44,7 +44,7 @@ async def get_user(user_id: UserId, caller: Annotated[Caller, Depends(reader)]) 
 @router.patch(
     "/{user_id}",
     operation_id="updateUser",
-    summary="Enhanced security or disabled; either set to true revokes every grant",
+    summary="Enhanced security, disabled, or a two-step verification reset",
 )
 async def update_user(
     user_id: UserId, body: UserPatch, caller: Annotated[Caller, Depends(writer)]
@@ -56,6 +56,8 @@ async def update_user(
         )
     if body.disabled is not None:
         await users.set_disabled(caller.ctx, user, body.disabled, actor=caller.actor)
+    if body.two_step is not None:
+        await two_step.reset(caller.ctx, user, actor=caller.actor)
     return UserOut.of(await users.existing_user(caller.ctx, user_id))
 
 
