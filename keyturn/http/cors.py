@@ -31,6 +31,7 @@ CORS_PATHS = frozenset(
 )
 RELOAD_AT_MOST_EVERY = 1.0
 PREFLIGHT_MAX_AGE = "600"
+EXPOSED_HEADERS = b"X-Request-Id, Retry-After, WWW-Authenticate"
 
 
 class AllowedOrigins:
@@ -60,7 +61,8 @@ def preflight(origin: str | None, allowed: bool) -> Response:
         response.headers += [
             (b"access-control-allow-origin", origin.encode()),
             (b"access-control-allow-methods", b"GET, POST"),
-            (b"access-control-allow-headers", b"Authorization, Content-Type"),
+            # X-Request-Id: an application may tag its calls, as any caller may.
+            (b"access-control-allow-headers", b"Authorization, Content-Type, X-Request-Id"),
             (b"access-control-max-age", PREFLIGHT_MAX_AGE.encode()),
         ]
     return response
@@ -69,5 +71,8 @@ def preflight(origin: str | None, allowed: bool) -> Response:
 def allow(response: Response, origin: str) -> Response:
     """A copy with the CORS headers: some answers (discovery) are shared objects."""
     headers = [*response.headers, (b"access-control-allow-origin", origin.encode())]
+    # Beyond the safelisted headers, what a page needs to read: the id to quote in a
+    # report, how long to wait, and why a bearer token was refused.
+    headers.append((b"access-control-expose-headers", EXPOSED_HEADERS))
     headers.append((b"vary", b"Origin"))
     return Response(response.status, response.body, headers)
