@@ -99,17 +99,21 @@ def login(issuer: str, client_id: str, scope: str, timeout: float = LOGIN_TIMEOU
     server, answers = _wait_for_callback(timeout)
     port = server.server_address[1]
     with _manager(folder, issuer, client_id) as manager:
-        start = manager.authorization_url(f"http://127.0.0.1:{port}/callback", scope)
-        print(f"Open this URL in a browser to sign in:\n{start.url}", flush=True)
-        if os.environ.get("BROWSER"):
-            webbrowser.open(start.url)
-        try:
+        try:  # the listener stops however this ends: an unreachable issuer included
+            start = manager.authorization_url(f"http://127.0.0.1:{port}/callback", scope)
+            print(f"Open this URL in a browser to sign in:\n{start.url}", flush=True)
+            if os.environ.get("BROWSER"):
+                webbrowser.open(start.url)
             params = answers.get(timeout=timeout)
+        except TokenRefreshError as exc:  # discovery failed
+            print(f"keyturn: login failed: {exc}", file=sys.stderr)
+            return 1
         except queue.Empty:
             print("keyturn: no answer from the browser in time", file=sys.stderr)
             return 1
         finally:
             server.shutdown()
+            server.server_close()
         try:
             manager.complete_authorization(_account(issuer, client_id), start, params)
         except (ReauthorizationRequired, TokenRefreshError, ValueError) as exc:
