@@ -44,9 +44,10 @@ async def _token(request: Request, ctx: Context, form: dict[str, str]) -> Respon
         raise UnauthorizedClient(f"The client may not use the {grant_type} grant.")
     if client.disabled:
         raise disabled_client_error(grant_type)
-    if client.rate_limit:
-        await ctx.limiter.check(client.rate_limit, "client", client.client_id)
-
     params = {name: form[name] for name in grant.parameters if name in form}
-    response = await grant.handle(TokenRequest(client, params, request.client_ip), ctx)
-    return json_response(response)
+    token_request = TokenRequest(client, params, request.client_ip)
+    if not client.rate_limit:
+        return json_response(await grant.handle(token_request, ctx))
+    # An answer the database could not give (503) is not counted against the client.
+    async with ctx.limiter.counted(client.rate_limit, "client", client.client_id):
+        return json_response(await grant.handle(token_request, ctx))

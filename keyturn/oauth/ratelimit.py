@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Protocol
 
 from limits import RateLimitItem, RateLimitItemPerMinute
@@ -20,6 +22,7 @@ from limits.storage import storage_from_string
 
 from keyturn.oauth.clock import Clock, SystemClock
 from keyturn.oauth.errors import SlowDown
+from keyturn.store.base import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,10 @@ class Counter(Protocol):
 
     async def peek(self, amount: int, minutes: int, key: str) -> tuple[bool, float]:
         """(under the limit, window reset time) without counting."""
+        ...
+
+    async def give_back(self, amount: int, minutes: int, key: str) -> None:
+        """Uncount one event of the current window (one that turned out not to count)."""
         ...
 
 
@@ -64,6 +71,12 @@ class InProcessCounter:
         window, count = self._windows.get(key, (number, 0))
         return (count if window == number else 0) < amount, resets
 
+    async def give_back(self, amount: int, minutes: int, key: str) -> None:
+        number, _ = self._window(minutes)
+        window, count = self._windows.get(key, (number, 0))
+        if window == number and count > 0:
+            self._windows[key] = (number, count - 1)
+
 
 class SharedCounter:
     """Counts in Redis (or any `limits` storage), shared by every instance."""
@@ -90,6 +103,10 @@ class SharedCounter:
         if await self._limiter.test(item, key):
             return True, 0.0
         return False, (await self._limiter.get_window_stats(item, key)).reset_time
+
+    async def give_back(self, amount: int, minutes: int, key: str) -> None:
+        # A hit of cost -1 is an atomic decrement of the window's counter (INCRBY -1).
+        await self._limiter.hit(self._item(amount, minutes), key, cost=-1)
 
 
 class RateLimiter:
@@ -120,6 +137,21 @@ class RateLimiter:
             return
         if not allowed:
             raise SlowDown(math.ceil(resets - self._clock.now()), detail=f"rate limit on {key[0]}")
+
+    @asynccontextmanager
+    async def counted(self, per_minute: int, *key: str) -> AsyncIterator[None]:
+        """`check`, for work inside the block: when the block fails for an outage
+        (the database is down), the request did not happen and is not counted, so a
+        client retrying through a failover does not run into its own limit."""
+        await self.check(per_minute, *key)
+        try:
+            yield
+        except StoreUnavailable:
+            try:
+                await self._counter.give_back(per_minute, 1, "/".join(key))
+            except Exception:
+                log.warning("rate-limit storage failed; not given back", exc_info=True)
+            raise
 
     async def retry_after(self, amount: int, minutes: int, *key: str) -> int | None:
         """Seconds until `key` may try again, or None if it is under its limit now."""

@@ -63,6 +63,10 @@ class Dialect(Statements, Protocol):
         delivers no notices (so nothing may be cached)."""
         ...
 
+    def hearing_changes(self) -> bool:
+        """Whether notices arrive right now (a listener can be down for a while)."""
+        ...
+
     async def lock_schema(self, tx: Statements) -> None:
         """Serialise concurrent migration runs."""
         ...

@@ -39,7 +39,11 @@ def _translated(error: Exception) -> Exception:
     """A caller error, an outage, or (returned unchanged) a bug."""
     if isinstance(error, asyncpg.UniqueViolationError):
         return Duplicate(str(error))
-    if isinstance(error, OSError | TimeoutError | asyncpg.InterfaceError):
+    # InternalClientError: a connection the server dropped mid-protocol ("cannot switch
+    # to state …") or, with target_session_attrs, no host that is a primary right now.
+    if isinstance(
+        error, OSError | TimeoutError | asyncpg.InterfaceError | asyncpg.InternalClientError
+    ):
         return StoreUnavailable(f"PostgreSQL: {error}")
     sqlstate = getattr(error, "sqlstate", None)
     if isinstance(sqlstate, str) and (
@@ -49,7 +53,22 @@ def _translated(error: Exception) -> Exception:
     return error
 
 
-_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+_DRIVER_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
+# How long a new connection may take: a host that is down answers at once on a LAN,
+# one that is gone may never answer, and a request should not wait asyncpg's 60 s.
+CONNECT_TIMEOUT = 3.0
+# Between attempts to get the LISTEN connection back, growing to at most this.
+RELISTEN_MAX_DELAY = 1.0
+
+
+def _is_read_only(error: BaseException) -> bool:
+    return getattr(error, "sqlstate", None) == _READ_ONLY_TRANSACTION
 
 
 def _count(status: str) -> int:
@@ -92,10 +111,17 @@ class PostgresDialect(_Connection):
     lock_row = " FOR UPDATE"
     skip_locked = " FOR UPDATE SKIP LOCKED"
 
-    def __init__(self, pool: asyncpg.Pool, listener: asyncpg.Connection | None) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, listener: asyncpg.Connection | None, url: str = ""
+    ) -> None:
         super().__init__(pool)
         self._pool = pool
+        self._url = url
         self._listener = listener
+        self._listens = listener is not None  # wants notices (gets them when connected)
+        self._relisten: asyncio.Task[None] | None = None
+        self._expiring: asyncio.Task[None] | None = None
+        self._closing = False
         self._client_changed: Callable[[str | None], None] | None = None
         self._refreshes = Batcher(self._advance_grants, _by_grant_id)
         self._grant_reads = Batcher(self._read_grants, bytes)
@@ -108,12 +134,12 @@ class PostgresDialect(_Connection):
     ) -> PostgresDialect:
         try:
             pool = await asyncpg.create_pool(
-                url, min_size=1, max_size=pool_size, reset=_keep_session
+                url, min_size=1, max_size=pool_size, reset=_keep_session, timeout=CONNECT_TIMEOUT
             )
-            listener = await asyncpg.connect(url) if listen else None
-        except (OSError, asyncpg.PostgresError) as exc:
+            listener = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT) if listen else None
+        except _DRIVER_ERRORS as exc:
             raise StoreUnavailable(f"cannot reach PostgreSQL: {exc}") from exc
-        dialect = cls(pool, listener)
+        dialect = cls(pool, listener, url)
         if listener is not None:
             await listener.add_listener(CHANNEL, dialect._on_notify)
         return dialect
@@ -123,8 +149,39 @@ class PostgresDialect(_Connection):
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 yield _Connection(conn)
+        except StoreUnavailable as error:  # a statement inside, translated already
+            self._after(error.__cause__ or error)
+            raise
         except _DRIVER_ERRORS as error:
+            self._after(error)
             raise _translated(error) from error
+
+    def _after(self, error: BaseException) -> None:
+        """A write refused as read-only: the pool holds connections to a former primary,
+        now a standby (a switchover). Drop them all, so the next ones find the primary."""
+        if _is_read_only(error) and (self._expiring is None or self._expiring.done()):
+            self._expiring = asyncio.get_running_loop().create_task(self._pool.expire_connections())
+
+    async def fetchrow(self, sql: str, *params: Any) -> Row | None:
+        try:
+            return await super().fetchrow(sql, *params)
+        except StoreUnavailable as error:
+            self._after(error.__cause__ or error)
+            raise
+
+    async def fetch(self, sql: str, *params: Any) -> list[Row]:
+        try:
+            return await super().fetch(sql, *params)
+        except StoreUnavailable as error:
+            self._after(error.__cause__ or error)
+            raise
+
+    async def execute(self, sql: str, *params: Any) -> int:
+        try:
+            return await super().execute(sql, *params)
+        except StoreUnavailable as error:
+            self._after(error.__cause__ or error)
+            raise
 
     # -- the refresh hot path and grant reads, batched ----------------------
 
@@ -132,6 +189,7 @@ class PostgresDialect(_Connection):
         try:
             return await self._refreshes.submit(attempt)
         except _DRIVER_ERRORS as error:
+            self._after(error)
             raise _translated(error) from error
 
     async def read_grant(self, grant_id: bytes) -> Row | None:
@@ -173,6 +231,9 @@ class PostgresDialect(_Connection):
 
     def on_client_change(self, callback: Callable[[str | None], None]) -> bool:
         self._client_changed = callback
+        return self._listens
+
+    def hearing_changes(self) -> bool:
         return self._listener is not None
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
@@ -180,10 +241,35 @@ class PostgresDialect(_Connection):
             self._client_changed(str(payload))
 
     def _on_listener_lost(self, _conn: Any) -> None:
-        log.warning("lost the LISTEN connection; cached clients are dropped")
         self._listener = None
         if self._client_changed is not None:
             self._client_changed(None)
+        if self._closing:
+            return
+        log.warning("lost the LISTEN connection; clients are not cached until it is back")
+        self._relisten = asyncio.get_running_loop().create_task(self._listen_again())
+
+    async def _listen_again(self) -> None:
+        """Reconnect the listener (a restart, a failover) with a short growing pause;
+        once back, whatever was cached meanwhile is dropped: notices were missed."""
+        delay = 0.1
+        while not self._closing:
+            try:
+                listener = await asyncpg.connect(self._url, timeout=CONNECT_TIMEOUT)
+                await listener.add_listener(CHANNEL, self._on_notify)
+            except _DRIVER_ERRORS:
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, RELISTEN_MAX_DELAY)
+                continue
+            if self._closing:
+                listener.terminate()
+                return
+            listener.add_termination_listener(self._on_listener_lost)
+            self._listener = listener
+            if self._client_changed is not None:
+                self._client_changed(None)
+            log.warning("the LISTEN connection is back; clients are cached again")
+            return
 
     async def lock_schema(self, tx: Statements) -> None:
         await tx.fetchrow("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
@@ -200,6 +286,9 @@ class PostgresDialect(_Connection):
         return row is not None and bool(row[0])
 
     async def close(self) -> None:
+        self._closing = True
+        if self._relisten is not None:
+            self._relisten.cancel()
         await self._refreshes.close()
         await self._grant_reads.close()
         if self._listener is not None:

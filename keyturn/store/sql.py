@@ -96,7 +96,8 @@ class SqlStore:
         if row is None:
             return None
         client = q.client_from_row(row)
-        if self._cache_clients:
+        # Only while other instances' changes are heard (not while the listener is down).
+        if self._cache_clients and self._db.hearing_changes():
             self._clients[client_id] = (client, now)
         return client
 

@@ -155,6 +155,9 @@ class SQLiteDialect(_Connection):
         # Other processes change clients in the same file and send no notice.
         return False
 
+    def hearing_changes(self) -> bool:
+        return False
+
     async def lock_schema(self, tx: Statements) -> None:
         pass
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 import pytest
+import redis.asyncio as redis
+from limits.aio.storage import Storage
+from limits.storage import storage_from_string
 
 from keyturn.oauth.clock import FrozenClock
 from keyturn.oauth.errors import SlowDown
-from keyturn.oauth.ratelimit import RateLimiter
+from keyturn.oauth.ratelimit import RateLimiter, SharedCounter
+from keyturn.store.base import StoreUnavailable
+from tests.http.test_rate_limits import require_redis
 
 
 @pytest.fixture
@@ -56,3 +64,39 @@ async def test_stale_keys_are_dropped_when_a_window_rolls_over(clock: FrozenCloc
     await limiter.check(10, "refresh", "grant-new")
     windows = limiter._counter._windows  # type: ignore[attr-defined]
     assert list(windows) == ["refresh/grant-new"]
+
+
+async def counted_outage(limiter: RateLimiter, key: str) -> None:
+    with pytest.raises(StoreUnavailable):
+        async with limiter.counted(2, "refresh", key):
+            raise StoreUnavailable("the database is failing over")
+
+
+async def assert_outages_are_not_counted(limiter: RateLimiter, key: str) -> None:
+    for _ in range(5):  # a client retrying through a failover
+        await counted_outage(limiter, key)
+    async with limiter.counted(2, "refresh", key):
+        pass
+    with pytest.raises(ValueError):  # any other failure counts: the request happened
+        async with limiter.counted(2, "refresh", key):
+            raise ValueError("a bad request")
+    with pytest.raises(SlowDown):
+        async with limiter.counted(2, "refresh", key):
+            pass
+
+
+async def test_requests_that_failed_for_an_outage_are_not_counted(clock: FrozenClock) -> None:
+    await assert_outages_are_not_counted(RateLimiter(clock=clock), "grant-a")
+
+
+async def test_outages_are_not_counted_in_redis_either() -> None:
+    url = await require_redis()
+    pool = redis.ConnectionPool.from_url(url)  # ours, so the test can close it
+    options: dict[str, Any] = {"connection_pool": pool}
+    storage = storage_from_string("async+" + url, implementation="redispy", **options)
+    assert isinstance(storage, Storage)
+    try:
+        limiter = RateLimiter(SharedCounter(storage))
+        await assert_outages_are_not_counted(limiter, f"grant-{uuid.uuid4().hex}")
+    finally:
+        await pool.disconnect()

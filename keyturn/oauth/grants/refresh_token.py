@@ -21,7 +21,7 @@ from keyturn.oauth.issue import TokenResponse, token_response
 from keyturn.oauth.levels import required_of
 from keyturn.oauth.scope import narrow_scope
 from keyturn.oauth.signals import Signal, note_bad_token, refresh_signals, signal_event
-from keyturn.oauth.tokens import MalformedToken
+from keyturn.oauth.tokens import MalformedToken, RefreshToken
 from keyturn.store.records import (
     Advanced,
     EventKind,
@@ -44,16 +44,21 @@ class RefreshTokenGrant:
 
     async def handle(self, request: TokenRequest, ctx: Context) -> TokenResponse:
         presented = request.require("refresh_token")
-        client = request.client
         try:
             token = await ctx.keys.read_refresh(presented)
         except MalformedToken as exc:
             await note_bad_token(ctx, request.ip, "refresh_token")
             raise InvalidGrant(INVALID, reason="unknown", detail=str(exc)) from None
-        await ctx.limiter.check(
+        # Counted per token and address; a 503 (an outage) is not counted.
+        async with ctx.limiter.counted(
             ctx.refresh_token_rate, "refresh", token.grant_id.hex(), request.ip or "-"
-        )
+        ):
+            return await self._refresh(request, ctx, token)
 
+    async def _refresh(
+        self, request: TokenRequest, ctx: Context, token: RefreshToken
+    ) -> TokenResponse:
+        client = request.client
         access_scope = None
         if "scope" in request.params:
             # Rare path: a grant's scope never changes, so reading it first is race-free.
