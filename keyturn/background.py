@@ -15,6 +15,7 @@ import random
 from collections.abc import Awaitable, Callable
 
 from keyturn.oauth.context import Context
+from keyturn.store.base import StoreUnavailable
 
 log = logging.getLogger("keyturn.background")
 
@@ -71,9 +72,19 @@ class BackgroundWork:
 
     @staticmethod
     async def _every(seconds: float, work: Callable[[], Awaitable[object]], name: str) -> None:
+        waiting_for_database = False
         while True:
             await asyncio.sleep(seconds * random.uniform(0.8, 1.2))
             try:
                 await work()
+            except StoreUnavailable as exc:
+                # An outage or a failover: said once, not a traceback every round.
+                if not waiting_for_database:
+                    log.info("%s waits for the database: %s", name, exc)
+                waiting_for_database = True
+                continue
             except Exception:
                 log.exception("%s failed; will retry", name)
+            if waiting_for_database:
+                log.info("%s runs again", name)
+                waiting_for_database = False

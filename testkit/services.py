@@ -38,9 +38,10 @@ class ServerProcess:
         *,
         workers: int = 1,
         unset: tuple[str, ...] = (),
+        port: int | None = None,
         **env: str,
     ) -> None:
-        self.port = free_port()
+        self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.database = database
         self.data_dir = data_dir
