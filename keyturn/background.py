@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import secrets
+import socket
 from collections.abc import Awaitable, Callable
 
 from keyturn.oauth.context import Context
@@ -23,6 +26,9 @@ GC_BATCH = 1000
 DAY = 24 * 3600
 GC_KEEP_SECONDS = 30 * DAY  # revoked grants and events stay 30 days (event_retention_days)
 KEY_RELOAD_SECONDS = 60
+# A purge lease lasts this many intervals: the holder renews it every round (rounds
+# are jittered by up to a fifth), and if it dies another worker takes over after it.
+GC_LEASE_ROUNDS = 1.5
 
 
 async def collect_garbage(ctx: Context, *, keep_seconds: float = GC_KEEP_SECONDS) -> dict[str, int]:
@@ -37,13 +43,24 @@ async def collect_garbage(ctx: Context, *, keep_seconds: float = GC_KEEP_SECONDS
         await asyncio.sleep(0)  # let requests in between batches
 
 
+def process_identity() -> str:
+    """Who holds a lease: this host and process (and a nonce, for a reused pid)."""
+    return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
+
+
 class BackgroundWork:
     def __init__(
-        self, ctx: Context, *, gc_interval: float, keep_seconds: float = GC_KEEP_SECONDS
+        self,
+        ctx: Context,
+        *,
+        gc_interval: float,
+        keep_seconds: float = GC_KEEP_SECONDS,
+        holder: str | None = None,
     ) -> None:
         self.ctx = ctx
         self.gc_interval = gc_interval
         self.keep_seconds = keep_seconds
+        self.holder = holder or process_identity()
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -68,7 +85,11 @@ class BackgroundWork:
         self._tasks = []
 
     async def _purge(self) -> None:
-        await collect_garbage(self.ctx, keep_seconds=self.keep_seconds)
+        # Once per deployment: every worker of every instance tries, the lease holder
+        # purges (and renews); another takes over if it stops renewing.
+        lease = GC_LEASE_ROUNDS * self.gc_interval
+        if await self.ctx.store.claim_lease("gc", self.holder, self.ctx.clock.now(), lease):
+            await collect_garbage(self.ctx, keep_seconds=self.keep_seconds)
 
     @staticmethod
     async def _every(seconds: float, work: Callable[[], Awaitable[object]], name: str) -> None:

@@ -425,6 +425,7 @@ class KeyturnApp:
             mailer=mailer,
             first_retry=self.settings.webhook_retry_seconds,
             on_outcome=count_webhook_delivery,
+            holder=self.background.holder,
         )
         self.background.every(DELIVERY_POLL_SECONDS, self.deliverer.run_once, "deliveries")
 

@@ -28,6 +28,9 @@ log = logging.getLogger("keyturn.notify")
 
 ATTEMPT_TIMEOUT = 10.0
 LEASE_SECONDS = 60.0  # longer than an attempt can take
+# How long the process that fans events out keeps that job without renewing it (it
+# renews every poll, once a second): events wait at most this long if it dies.
+FAN_OUT_LEASE_SECONDS = 5.0
 GIVE_UP_AFTER = 24 * 3600.0
 MAX_BACKOFF = 3600.0
 BATCH = 20
@@ -42,8 +45,10 @@ class Deliverer:
         mailer: Mailer | None,
         first_retry: float = 10.0,
         on_outcome: Callable[[str], None] = lambda _outcome: None,
+        holder: str = "",
     ) -> None:
         self.ctx = ctx
+        self.holder = holder or f"deliverer/{id(self)}"
         self.webhook_key = webhook_key
         self.mailer = mailer
         self.first_retry = first_retry
@@ -54,7 +59,10 @@ class Deliverer:
         """Fan new events out, then attempt what is due; returns the attempts made."""
         mail = self.mailer is not None
         now = self.ctx.clock.now()
-        await self.ctx.store.fan_out(now, lambda event, hooks: targets(event, hooks, mail=mail))
+        # One process of the deployment reads new events into the outbox (the others
+        # would only queue on its row lock); every process makes the attempts due.
+        if await self.ctx.store.claim_lease("outbox", self.holder, now, FAN_OUT_LEASE_SECONDS):
+            await self.ctx.store.fan_out(now, lambda event, hooks: targets(event, hooks, mail=mail))
         due = await self.ctx.store.claim_deliveries(now, LEASE_SECONDS, BATCH)
         await asyncio.gather(*(self._attempt(delivery) for delivery in due))
         return len(due)

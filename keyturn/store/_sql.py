@@ -695,3 +695,14 @@ def key_from_row(row: Row) -> StoredKey:
     return StoredKey(
         kid=row[0], kind=row[1], sealed=bytes(row[2]), created_at=row[3], retired_at=row[4]
     )
+
+
+# -- leases --------------------------------------------------------------------
+
+# Taken when free or expired, or renewed by its holder; the row comes back only then.
+CLAIM_LEASE = (
+    "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $4)"
+    " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at"
+    " WHERE leases.expires_at < $3 OR leases.holder = $2"
+    " RETURNING holder"
+)

@@ -381,7 +381,15 @@ class KeyStore(Protocol):
     async def retire_key(self, kid: int, now: float, event: NewEvent | None = None) -> bool: ...
 
 
+class LeaseStore(Protocol):
+    async def claim_lease(self, name: str, holder: str, now: float, seconds: float) -> bool:
+        """Take or renew the lease `name` for `seconds`; False while another holds it.
+        Background work that must run once per deployment runs only under its lease."""
+        ...
+
+
 class Store(
+    LeaseStore,
     ClientStore,
     UserStore,
     GrantStore,

@@ -785,6 +785,12 @@ class SqlStore:
 
     # -- maintenance -------------------------------------------------------
 
+    async def claim_lease(self, name: str, holder: str, now: float, seconds: float) -> bool:
+        """Hold `name` until `now + seconds` if nobody else holds it now."""
+        async with self._db.transaction() as tx:
+            rows = await tx.fetch(q.CLAIM_LEASE, name, holder, now, now + seconds)
+        return bool(rows)
+
     async def purge(self, now: float, *, batch: int, keep_seconds: float) -> dict[str, int]:
         cutoff = now - keep_seconds
         async with self._db.transaction() as tx:

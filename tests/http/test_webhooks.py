@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
@@ -237,6 +238,69 @@ async def test_two_instances_deliver_each_attempt_once(tmp_path: Path, receiver:
             await asyncio.sleep(2.5)  # time for any duplicate to arrive
     ids = receiver.ids()
     assert len(ids) == len(set(ids)) == 15
+
+
+async def leases(database: str) -> dict[str, str]:
+    connection = await asyncpg.connect(database)
+    try:
+        rows = await connection.fetch("SELECT name, holder FROM leases")
+    finally:
+        await connection.close()
+    return {row["name"]: row["holder"] for row in rows}
+
+
+async def test_background_work_runs_in_one_process_and_moves_when_it_dies(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """Purging and reading events into the outbox are leased: one process of the whole
+    deployment (two instances of two workers here) does each, and another takes over
+    when that one is gone."""
+    retry = FAST["KEYTURN_WEBHOOK_RETRY_SECONDS"]
+    async for database in _fresh_database_url("postgres", tmp_path):
+        one = ServerProcess(
+            database,
+            tmp_path / "a",
+            workers=2,
+            KEYTURN_GC_INTERVAL="1",
+            KEYTURN_WEBHOOK_RETRY_SECONDS=retry,
+        )
+        with running_server(
+            database,
+            tmp_path / "b",
+            workers=2,
+            KEYTURN_GC_INTERVAL="1",
+            KEYTURN_WEBHOOK_RETRY_SECONDS=retry,
+        ) as two:
+            try:
+                await asyncio.sleep(2.5)
+                first = await leases(database)
+                assert set(first) == {"gc", "outbox"}
+                await asyncio.sleep(2)
+                assert await leases(database) == first  # renewed by the same holders
+                holder_pid = int(first["outbox"].split("/")[1])
+                owner = one if holder_pid in worker_pids(one) else two
+                other = two if owner is one else one
+                owner.stop()
+                await webhook_for(other, receiver.url, ("user_created",))
+                async with httpx.AsyncClient(base_url=other.base_url) as http:
+                    await user_tokens(http, await new_partner(other))
+                await wait_for(lambda: len(receiver.got) >= 1)  # the outbox moved
+                assert (await leases(database))["outbox"] != first["outbox"]
+            finally:
+                one.stop()
+
+
+def worker_pids(server: ServerProcess) -> set[int]:
+    """The server's process and its workers' (their parent is the server)."""
+    found = {server.process.pid}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == server.process.pid:
+            found.add(int(stat.parent.name))
+    return found
 
 
 async def test_a_delivery_given_up_is_dead_in_the_admin_api(

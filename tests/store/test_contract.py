@@ -437,3 +437,18 @@ async def test_purge_removes_expired_and_old_revoked_in_batches(seeded: Store) -
 
 async def test_migrate_is_idempotent(store: Store) -> None:
     assert await store.migrate() == []
+
+
+async def test_a_lease_has_one_holder_until_it_expires(store: Store) -> None:
+    assert await store.claim_lease("gc", "a", NOW, 10)
+    assert not await store.claim_lease("gc", "b", NOW + 1, 10)  # held by a
+    assert await store.claim_lease("gc", "a", NOW + 5, 10)  # a renews: now until +15
+    assert not await store.claim_lease("gc", "b", NOW + 14, 10)
+    assert await store.claim_lease("other", "b", NOW + 14, 10)  # leases are separate
+    assert await store.claim_lease("gc", "b", NOW + 16, 10)  # a stopped renewing
+    assert not await store.claim_lease("gc", "a", NOW + 17, 10)
+
+
+async def test_of_many_racing_for_a_lease_one_gets_it(store: Store) -> None:
+    won = await asyncio.gather(*(store.claim_lease("race", f"p{i}", NOW, 10) for i in range(8)))
+    assert sum(won) == 1

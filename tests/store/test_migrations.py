@@ -56,6 +56,7 @@ async def test_grants_from_before_0003_replay_as_they_always_did(
             "0005_admin",
             "0006_signals",
             "0007_auth_level",
+            "0008_leases",
         ]
         grant = await store.get_grant(grant_id)
         assert grant is not None and grant.revoked_access_generation is None
