@@ -8,8 +8,9 @@ leader key expires (its TTL). What must hold:
 - no chain is lost: every refresh answered 200 survived on the synchronous
   standby, and a retry of one whose answer was lost got the identical answer;
 - no answer is a 5xx other than 503 (with Retry-After), and no traceback is logged;
-- keyturn serves again by itself: the longest stretch without any successful
-  refresh is at most the TTL and a second;
+- keyturn serves again by itself, within a second of Patroni reporting the new
+  primary; the longest stretch without any successful refresh stays within the TTL
+  and two seconds (the TTL and the promotion are Patroni's);
 - retries through the outage did not use up the tokens' rate limit (no 429);
 - each instance's LISTEN connection came back (one log line each way).
 """
@@ -103,6 +104,7 @@ async def test_a_failover_loses_no_refresh_and_answers_only_503(
     old = await asyncio.to_thread(cluster.kill_primary)
     killed_at = time.monotonic()
     new = await asyncio.to_thread(cluster.wait_new_leader, old)
+    promoted_at = time.monotonic()  # when Patroni first reports the new primary running
     # Serving again: every chain refreshes at least once more after the promotion.
     counts = {id(chain): chain.refreshes for chain in chains}
     deadline = time.monotonic() + 30
@@ -117,7 +119,11 @@ async def test_a_failover_loses_no_refresh_and_answers_only_503(
     assert tally.answers["429"] == 0, tally.answers
     assert tally.answers["503"] > 0, tally.answers  # the outage was seen, and said so
     gap = tally.longest_gap_after(killed_at)
-    assert gap <= TTL + 1, f"{gap:.1f} s without a refresh (Patroni TTL {TTL} s); {tally.answers}"
+    # Most of the gap is Patroni's: the leader key expires up to TTL seconds after the
+    # kill, then the standby is promoted. keyturn's part is what follows the promotion.
+    assert gap <= TTL + 2, f"{gap:.1f} s without a refresh (Patroni TTL {TTL} s); {tally.answers}"
+    first = min(t for t in tally.successes if t >= killed_at)
+    assert first - promoted_at <= 1, f"serving {first - promoted_at:.1f} s after the promotion"
     for server in instances:
         log = log_of(server)
         assert "Traceback" not in log and "internal error" not in log, log[-3000:]
@@ -127,4 +133,7 @@ async def test_a_failover_loses_no_refresh_and_answers_only_503(
         while "the LISTEN connection is back" not in log_of(server):
             assert time.monotonic() < deadline, log_of(server)[-3000:]
             await asyncio.sleep(0.1)
-    print(f"\nfailover {old.name} -> {new.name}: {dict(tally.answers)}, gap {gap:.1f} s")
+    print(
+        f"\nfailover {old.name} -> {new.name}: {dict(tally.answers)}, gap {gap:.1f} s,"
+        f" first refresh {first - promoted_at:+.2f} s from the promotion"
+    )
