@@ -13,9 +13,9 @@ from keyturn.notify.words import ALERTS, describe
 from keyturn.oauth.context import Context
 from keyturn.oauth.grants.registration_code import normalise_email
 from keyturn.oauth.issue import iso_timestamp
+from keyturn.oauth.password_policy import password_problem
 from keyturn.oauth.passwords import verify_password
 from keyturn.operations import grants, users
-from keyturn.operations.users import MIN_PASSWORD
 from keyturn.store.records import Grant, user_actor
 
 NOTICES = {
@@ -184,10 +184,9 @@ class AccountPages:
             return await self.page(
                 ctx, signed_in, error="The current password is not right.", status=400
             )
-        if len(new) < MIN_PASSWORD:
-            return await self.page(
-                ctx, signed_in, error=f"Use at least {MIN_PASSWORD} characters.", status=400
-            )
+        problem = password_problem(new, user.email)
+        if problem:
+            return await self.page(ctx, signed_in, error=problem, status=400)
         # Whoever else is signed in may be the reason for the change: sign them
         # out, keep this browser, and record it, in one transaction.
         await users.change_password(
@@ -221,13 +220,10 @@ class AccountPages:
                 email=email,
                 error="Too many attempts. Please try again later.",
             )
-        if len(password) < MIN_PASSWORD:
+        problem = password_problem(password, email)
+        if problem:
             return self.web.render_signed_out_form(
-                request,
-                "claim.html",
-                400,
-                email=email,
-                error=f"Use at least {MIN_PASSWORD} characters.",
+                request, "claim.html", 400, email=email, error=problem
             )
         user = await ctx.store.get_user_by_email(email) if email else None
         stored = user.registration_code_hash if user and user.claimed_at is None else None

@@ -8,19 +8,21 @@ import uuid
 
 from keyturn.oauth.context import Context
 from keyturn.oauth.grants.registration_code import normalise_email
+from keyturn.oauth.password_policy import password_problem
 from keyturn.oauth.passwords import hash_password
 from keyturn.operations import Conflict, NotFound, OperationError
 from keyturn.store.base import EmailTaken
 from keyturn.store.networks import network_of
 from keyturn.store.records import EventKind, NewEvent, Session, User, user_actor
 
-MIN_PASSWORD = 8  # NIST SP 800-63B: at least 8 characters
-
 
 async def create_user(ctx: Context, email: str, password: str | None, *, actor: str) -> User:
     email = normalise_email(email)
     if "@" not in email:
         raise OperationError(f"{email!r} is not an email address")
+    problem = None if password is None else password_problem(password, email)
+    if problem:
+        raise OperationError(problem)
     hashed = None if password is None else await asyncio.to_thread(hash_password, password)
     user = User(
         user_id=uuid.uuid4().hex,
@@ -93,8 +95,9 @@ async def claim_user(
     """
     if user.owner_client_id is None:
         raise OperationError(f"{user.email} was not created by a partner; nothing to claim")
-    if len(password) < MIN_PASSWORD:
-        raise OperationError(f"the password needs at least {MIN_PASSWORD} characters")
+    problem = password_problem(password, user.email)
+    if problem:
+        raise OperationError(problem)
     hashed = await asyncio.to_thread(hash_password, password)
     event = NewEvent(EventKind.ACCOUNT_CLAIMED, actor=actor, user_id=user.user_id, ip=ip)
     return await ctx.store.claim_user(user.user_id, hashed, ctx.clock.now(), event)
@@ -104,8 +107,9 @@ async def change_password(
     ctx: Context, user: User, new_password: str, keep_session_hash: bytes, ip: str | None
 ) -> None:
     """Set the password, end the user's other sessions, record `password_changed`."""
-    if len(new_password) < MIN_PASSWORD:
-        raise OperationError(f"Use at least {MIN_PASSWORD} characters.")
+    problem = password_problem(new_password, user.email)
+    if problem:
+        raise OperationError(problem)
     hashed = await asyncio.to_thread(hash_password, new_password)
     await ctx.store.change_password(user.user_id, hashed, keep_session_hash, ctx.clock.now(), ip)
 

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from keyturn.oauth.context import Context
+from keyturn.oauth.passwords import verify_password
 from tests.http.oidc_helpers import hidden, make_user, sign_in
 from tests.support import ServerProcess
 
@@ -215,3 +216,19 @@ async def test_a_signed_out_browser_cannot_change_the_password(
         assert late.status_code == 303
         assert late.headers["location"] == "/login?return_to=/account"
     assert await can_sign_in(server, email, NEW_PASSWORD)
+
+
+async def test_a_new_password_attackers_try_first_is_refused(
+    browser: Browser, admin_ctx: Context
+) -> None:
+    email = await make_user(admin_ctx, PASSWORD)
+    async with browser(email, PASSWORD) as signed_in:
+        for weak, words in (("Password123", "attackers try"), (email, "email address")):
+            refused = await change_password(signed_in, PASSWORD, weak)
+            assert refused.status_code == 400 and words in refused.text
+    assert await can_sign_in_with(admin_ctx, email, PASSWORD)
+
+
+async def can_sign_in_with(admin_ctx: Context, email: str, password: str) -> bool:
+    user = await admin_ctx.store.get_user_by_email(email)
+    return user is not None and verify_password(password, user.password_hash)
