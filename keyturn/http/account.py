@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 from keyturn.http.asgi import Request, Response
-from keyturn.http.login import count_failure, failure_wait
+from keyturn.http.login import attempt_succeeded, take_attempt
 from keyturn.http.session import SignedIn, current_session, start_session
 from keyturn.http.web import Web, form_fields, query_fields
 from keyturn.notify.words import ALERTS, describe
@@ -170,7 +170,7 @@ class AccountPages:
         # A signed-in session is not proof of knowing the password (a borrowed
         # laptop, a stolen cookie), so guesses back off like sign-in, per account.
         address = request.client_ip or "-"
-        wait = await failure_wait(ctx, "password", user.email, address)
+        wait = await take_attempt(ctx, "password", user.email, address)
         if wait:
             minutes = max(1, round(wait / 60))
             return await self.page(
@@ -180,10 +180,10 @@ class AccountPages:
                 status=429,
             )
         if not await asyncio.to_thread(verify_password, current, user.password_hash):
-            await count_failure(ctx, "password", user.email, address)
             return await self.page(
                 ctx, signed_in, error="The current password is not right.", status=400
             )
+        await attempt_succeeded(ctx, "password", user.email, address)
         problem = password_problem(new, user.email)
         if problem:
             return await self.page(ctx, signed_in, error=problem, status=400)
@@ -211,7 +211,7 @@ class AccountPages:
             )
         code, password = form.get("registration_code", ""), form.get("new_password", "")
         address = request.client_ip or "-"
-        wait = await failure_wait(ctx, "claim", email, address)
+        wait = await take_attempt(ctx, "claim", email, address)
         if wait:
             return self.web.render_signed_out_form(
                 request,
@@ -228,7 +228,6 @@ class AccountPages:
         user = await ctx.store.get_user_by_email(email) if email else None
         stored = user.registration_code_hash if user and user.claimed_at is None else None
         if not await asyncio.to_thread(verify_password, code, stored) or user is None:
-            await count_failure(ctx, "claim", email, address)
             return self.web.render_signed_out_form(
                 request,
                 "claim.html",
@@ -236,6 +235,7 @@ class AccountPages:
                 email=email,
                 error="That email and registration code do not match.",
             )
+        await attempt_succeeded(ctx, "claim", email, address)
         claimed = await users.claim_user(
             ctx, user, password, actor=user_actor(user.user_id), ip=request.client_ip
         )

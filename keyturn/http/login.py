@@ -24,21 +24,31 @@ from keyturn.operations import users
 FAILURES_PER_ACCOUNT = 10
 FAILURES_PER_ADDRESS = 50
 WINDOW_MINUTES = 15
+RETRY = "Something changed while you signed in. Please try again."
 
 
-async def failure_wait(ctx: Context, kind: str, email: str, address: str) -> int | None:
-    """Seconds before another `kind` attempt ("signin", "claim") on this account or from
-    this address may be made, or None. The address count is shared by every kind."""
-    return await ctx.limiter.retry_after(
-        FAILURES_PER_ACCOUNT, WINDOW_MINUTES, f"{kind}-account", email
-    ) or await ctx.limiter.retry_after(
+async def take_attempt(ctx: Context, kind: str, account: str, address: str) -> int | None:
+    """Count a `kind` attempt ("signin", "claim", "two-step") on this account and from
+    this address before it is made: None when it may be made, else the seconds to wait.
+    Counted first, so that concurrent guesses cannot all pass a check made before any
+    of them failed; a right one is given back (`attempt_succeeded`). The address count
+    is shared by every kind."""
+    on_account = await ctx.limiter.take(
+        FAILURES_PER_ACCOUNT, WINDOW_MINUTES, f"{kind}-account", account
+    )
+    from_address = await ctx.limiter.take(
         FAILURES_PER_ADDRESS, WINDOW_MINUTES, "signin-address", address
     )
+    wait = on_account or from_address
+    if wait:  # not made, so not counted: waiting does not lengthen the wait
+        await attempt_succeeded(ctx, kind, account, address)
+    return wait
 
 
-async def count_failure(ctx: Context, kind: str, email: str, address: str) -> None:
-    await ctx.limiter.count(FAILURES_PER_ACCOUNT, WINDOW_MINUTES, f"{kind}-account", email)
-    await ctx.limiter.count(FAILURES_PER_ADDRESS, WINDOW_MINUTES, "signin-address", address)
+async def attempt_succeeded(ctx: Context, kind: str, account: str, address: str) -> None:
+    """The attempt was right: it is no failure, on either count."""
+    await ctx.limiter.give_back(FAILURES_PER_ACCOUNT, WINDOW_MINUTES, f"{kind}-account", account)
+    await ctx.limiter.give_back(FAILURES_PER_ADDRESS, WINDOW_MINUTES, "signin-address", address)
 
 
 class LoginPages:
@@ -72,7 +82,7 @@ class LoginPages:
         email = normalise_email(form.get("email", ""))
         password = form.get("password", "")
         address = request.client_ip or "-"
-        wait = await failure_wait(ctx, "signin", email, address)
+        wait = await take_attempt(ctx, "signin", email, address)
         if wait:
             count_sign_in_failure("throttled")
             known = await ctx.store.get_user_by_email(email) if email else None
@@ -88,12 +98,12 @@ class LoginPages:
         user = await ctx.store.get_user_by_email(email) if email else None
         stored = user.password_hash if user is not None else None
         if not await asyncio.to_thread(verify_password, password, stored) or user is None:
-            await count_failure(ctx, "signin", email, address)
             count_sign_in_failure("bad_credentials")
             await users.sign_in_failed(ctx, email, user, request.client_ip, throttled=False)
             return self._form(
                 request, return_to, status=401, email=email, error="Incorrect email or password."
             )
+        await attempt_succeeded(ctx, "signin", email, address)
         if user.disabled:
             return self._form(
                 request, return_to, status=403, email=email, error="This account is disabled."
@@ -101,7 +111,12 @@ class LoginPages:
         if user.two_step:  # no session until the code is right too
             return second_step_redirect(self.web, user, return_to, ctx.clock.now())
         response = self.web.redirect(return_to)
-        await start_session(ctx, self.web, response, user.user_id, request.client_ip)
+        if not await start_session(ctx, self.web, response, user.user_id, request.client_ip):
+            # Two-step verification was turned on while the password was checked.
+            now_user = await ctx.store.get_user(user.user_id)
+            if now_user is None or now_user.disabled or not now_user.two_step:
+                return self._form(request, return_to, status=409, email=email, error=RETRY)
+            return second_step_redirect(self.web, now_user, return_to, ctx.clock.now())
         return response
 
     async def logout(self, request: Request, ctx: Context) -> Response:

@@ -964,11 +964,14 @@ def _two_step_paths() -> dict[str, Any]:
             "twoStepSetup",
             "Start setting up an authenticator app",
             "A new TOTP secret (RFC 6238: SHA-1, 30 s, 6 digits), shown as a QR code and as "
-            "its `otpauth://totp/` URI; it counts once a first code confirms it.",
+            "its `otpauth://totp/` URI; it counts once a first code confirms it. Needs a "
+            "password sign-in in the last 10 minutes (else a redirect to sign in again).",
             "TwoStepSetupForm",
             {
                 "200": _page("The set-up page: QR code, URI, and the code form."),
-                "303": _redirect(f"Already on: to `/account`. {signed_out}"),
+                "303": _redirect(
+                    f"Already on: to `/account`; signed in too long ago: to `/login`. {signed_out}"
+                ),
             },
         ),
         "/account/two-step/verify": _account_form(
@@ -1383,6 +1386,9 @@ def _form_schemas() -> dict[str, Any]:
             {
                 "csrf": session_csrf,
                 "return_to": _string("Where to go once it is on (a path on this site)."),
+                "setup": _string(
+                    "The secret being set up, sealed to this session (from the set-up page)."
+                ),
                 "code": _string("The app's first 6-digit code."),
             },
             [],

@@ -56,11 +56,14 @@ def set_session_cookie(web: Web, response: Response, token: str) -> None:
 
 async def start_session(
     ctx: Context, web: Web, response: Response, user_id: str, ip: str | None
-) -> None:
-    """Sign the browser in (with its `sign_in_succeeded` event) and set the cookie."""
+) -> bool:
+    """Sign the browser in with a password (with its `sign_in_succeeded` event) and set
+    the cookie; False if the user turned two-step verification on meanwhile."""
     token, session = new_session(ctx, user_id)
-    await users.sign_in(ctx, session, ip)
+    if not await users.sign_in(ctx, session, ip):
+        return False
     set_session_cookie(web, response, token)
+    return True
 
 
 async def end_session(ctx: Context, web: Web, response: Response, signed_in: SignedIn) -> None:

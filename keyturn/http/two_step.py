@@ -10,7 +10,7 @@ import segno
 
 from keyturn.http.account import AccountPages
 from keyturn.http.asgi import Request, Response
-from keyturn.http.login import count_failure, failure_wait
+from keyturn.http.login import attempt_succeeded, take_attempt
 from keyturn.http.metrics import count_sign_in_failure
 from keyturn.http.pending import PENDING_COOKIE, pending_user
 from keyturn.http.session import (
@@ -87,7 +87,7 @@ class TwoStepPages:
             return self.web.redirect("/login?" + urlencode({"return_to": return_to}))
         user, address = verifying.user, request.client_ip or "-"
         # Codes back off like passwords, on the same per-address count.
-        wait = await failure_wait(ctx, "two-step", user.user_id, address)
+        wait = await take_attempt(ctx, "two-step", user.user_id, address)
         if wait:
             count_sign_in_failure("throttled")
             await users.sign_in_failed(
@@ -113,12 +113,12 @@ class TwoStepPages:
                 set_session_cookie(self.web, response, token)
                 self.web.cookie(response, PENDING_COOKIE, "", 0)
         if not accepted:
-            await count_failure(ctx, "two-step", user.user_id, address)
             count_sign_in_failure("bad_code")
             await users.sign_in_failed(
                 ctx, user.email, user, request.client_ip, throttled=False, second_step=True
             )
             return self._code_form(request, return_to, status=401, error=WRONG_CODE)
+        await attempt_succeeded(ctx, "two-step", user.user_id, address)
         return response
 
     # -- setting up and turning off ----------------------------------------
@@ -154,11 +154,17 @@ class TwoStepPages:
             status,
             uri=setup.uri,
             secret=setup.secret,
+            setup=setup.token,
             qr=qr_svg(setup.uri),
             return_to=return_to,
             csrf=self.web.session_csrf(signed_in.token),
             error=error,
         )
+
+    def _sign_in_again(self, return_to: str) -> Response:
+        """Changing the second factor needs a fresh password sign-in."""
+        again = "/account/two-step?" + urlencode({"return_to": return_to})
+        return self.web.redirect("/login?" + urlencode({"return_to": again}))
 
     async def start_setup(self, request: Request, ctx: Context) -> Response:
         checked = await self.account.signed_in_form(request, ctx)
@@ -168,7 +174,9 @@ class TwoStepPages:
         return_to = safe_return_path(form.get("return_to"))
         if signed_in.user.two_step:
             return self.web.redirect("/account")
-        setup = await two_step.start_setup(ctx, signed_in.user)
+        if not two_step.signed_in_recently(ctx, signed_in.session):
+            return self._sign_in_again(return_to)
+        setup = two_step.new_setup(ctx, signed_in.user, signed_in.session.session_hash)
         return self._setup_page(signed_in, setup, return_to)
 
     async def confirm_setup(self, request: Request, ctx: Context) -> Response:
@@ -177,26 +185,22 @@ class TwoStepPages:
             return checked
         signed_in, form = checked
         return_to = safe_return_path(form.get("return_to"))
-        user = signed_in.user
-        if user.two_step:
+        user, session_hash = signed_in.user, signed_in.session.session_hash
+        setup = two_step.setup_of(ctx, user, session_hash, form.get("setup", ""))
+        if user.two_step or setup is None:  # on already, or not this session's set-up
             return self.web.redirect("/account")
+        if not two_step.signed_in_recently(ctx, signed_in.session, slack=two_step.SETUP_SECONDS):
+            return self._sign_in_again(return_to)
         address = request.client_ip or "-"
-        wait = await failure_wait(ctx, "two-step", user.user_id, address)
-        codes = None
-        if not wait:
-            codes = await two_step.confirm_setup(
-                ctx, user, form.get("code", ""), signed_in.session.session_hash, request.client_ip
-            )
+        if await take_attempt(ctx, "two-step", user.user_id, address):
+            error = "Too many attempts. Please try again later."
+            return self._setup_page(signed_in, setup, return_to, status=429, error=error)
+        codes = await two_step.confirm_setup(
+            ctx, user, setup, form.get("code", ""), session_hash, request.client_ip
+        )
         if codes is None:
-            setup = two_step.staged_setup(ctx, user)
-            if setup is None:  # nothing staged (another tab finished it): start over
-                return self.web.redirect("/account")
-            if not wait:
-                await count_failure(ctx, "two-step", user.user_id, address)
-            error = "Too many attempts. Please try again later." if wait else WRONG_CODE
-            return self._setup_page(
-                signed_in, setup, return_to, status=429 if wait else 400, error=error
-            )
+            return self._setup_page(signed_in, setup, return_to, status=400, error=WRONG_CODE)
+        await attempt_succeeded(ctx, "two-step", user.user_id, address)
         return self.web.render("recovery_codes.html", codes=codes, return_to=return_to)
 
     async def turn_off(self, request: Request, ctx: Context) -> Response:
@@ -207,7 +211,7 @@ class TwoStepPages:
         user, address = signed_in.user, request.client_ip or "-"
         if not user.two_step:
             return self.web.redirect("/account")
-        if await failure_wait(ctx, "two-step", user.user_id, address):
+        if await take_attempt(ctx, "two-step", user.user_id, address):
             return await self.account.page(
                 ctx,
                 signed_in,
@@ -217,6 +221,11 @@ class TwoStepPages:
         if not await two_step.turn_off(
             ctx, user, form.get("code", ""), signed_in.session.session_hash, request.client_ip
         ):
-            await count_failure(ctx, "two-step", user.user_id, address)
+            # A stolen session guessing codes here is as worth knowing as at sign-in.
+            count_sign_in_failure("bad_code")
+            await users.sign_in_failed(
+                ctx, user.email, user, request.client_ip, throttled=False, second_step=True
+            )
             return await self.account.page(ctx, signed_in, error=WRONG_CODE, status=400)
+        await attempt_succeeded(ctx, "two-step", user.user_id, address)
         return self.web.redirect("/account?done=two-step-off")

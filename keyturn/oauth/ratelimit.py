@@ -44,38 +44,42 @@ class Counter(Protocol):
 class InProcessCounter:
     def __init__(self, clock: Clock | None = None) -> None:
         self._clock = clock or SystemClock()
-        self._windows: dict[str, tuple[int, int]] = {}  # key -> (window number, count)
-        self._swept = 0
+        # (window length, key) -> (window number, count); windows of different lengths
+        # roll over at different times, so each length is swept on its own.
+        self._windows: dict[tuple[int, str], tuple[int, int]] = {}
+        self._swept: dict[int, int] = {}  # window length -> the window last swept
 
     def _window(self, minutes: int) -> tuple[int, float]:
         length = 60 * minutes
         number = int(self._clock.now() // length)
         return number, (number + 1) * length
 
-    def _sweep(self, number: int) -> None:
-        if number == self._swept:
+    def _sweep(self, minutes: int, number: int) -> None:
+        if self._swept.get(minutes) == number:
             return
-        self._swept = number
-        self._windows = {k: v for k, v in self._windows.items() if v[0] >= number}
+        self._swept[minutes] = number
+        self._windows = {
+            k: v for k, v in self._windows.items() if k[0] != minutes or v[0] >= number
+        }
 
     async def hit(self, amount: int, minutes: int, key: str) -> tuple[bool, float]:
         number, resets = self._window(minutes)
-        self._sweep(number)
-        window, count = self._windows.get(key, (number, 0))
+        self._sweep(minutes, number)
+        window, count = self._windows.get((minutes, key), (number, 0))
         count = count + 1 if window == number else 1
-        self._windows[key] = (number, count)
+        self._windows[(minutes, key)] = (number, count)
         return count <= amount, resets
 
     async def peek(self, amount: int, minutes: int, key: str) -> tuple[bool, float]:
         number, resets = self._window(minutes)
-        window, count = self._windows.get(key, (number, 0))
+        window, count = self._windows.get((minutes, key), (number, 0))
         return (count if window == number else 0) < amount, resets
 
     async def give_back(self, amount: int, minutes: int, key: str) -> None:
         number, _ = self._window(minutes)
-        window, count = self._windows.get(key, (number, 0))
+        window, count = self._windows.get((minutes, key), (number, 0))
         if window == number and count > 0:
-            self._windows[key] = (number, count - 1)
+            self._windows[(minutes, key)] = (number, count - 1)
 
 
 class SharedCounter:
@@ -185,6 +189,24 @@ class RateLimiter:
         except Exception:
             log.warning("rate-limit storage failed; not counted", exc_info=True)
             return False
+
+    async def take(self, amount: int, minutes: int, *key: str) -> int | None:
+        """Count an attempt before making it: None if it is within `amount`, else the
+        seconds until the window ends. Counting first means concurrent attempts cannot
+        all pass a check made before any of them was counted. Fails open."""
+        try:
+            allowed, resets = await self._counter.hit(amount, minutes, "/".join(key))
+        except Exception:
+            log.warning("rate-limit storage failed; allowing the attempt", exc_info=True)
+            return None
+        return None if allowed else max(1, math.ceil(resets - self._clock.now()))
+
+    async def give_back(self, amount: int, minutes: int, *key: str) -> None:
+        """Uncount an attempt `take` counted (it succeeded, so it was no failure)."""
+        try:
+            await self._counter.give_back(amount, minutes, "/".join(key))
+        except Exception:
+            log.warning("rate-limit storage failed; not given back", exc_info=True)
 
     async def count(self, amount: int, minutes: int, *key: str) -> None:
         """Count one event (a failed sign-in, say) against `key` without deciding anything."""

@@ -1,30 +1,32 @@
 """Turning two-step verification on and off, and signing in with its codes.
 
-Each change is one store call, in one transaction with its event: the secret
-staged while the user sets up an app, confirmed by a first code (recovery codes
-made, other sessions ended, `mfa_enrolled`), turned off with a code or reset by an
-operator (`mfa_removed`); the second step of a sign-in, or of a step-up, uses its
-code up as the session starts or rises to level 2.
+Each change is one store call, in one transaction with its event: a new secret,
+confirmed by its first code, becomes the user's (recovery codes made, other
+sessions ended, `mfa_enrolled`); turned off with a code or reset by an operator
+(`mfa_removed`); the second step of a sign-in, or of a step-up, uses its code up
+as the session starts or rises to level 2.
 """
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from keyturn.oauth.context import Context
+from keyturn.oauth.keyring import KeyringError, seal, unseal
 from keyturn.oauth.levels import MFA_LEVEL
 from keyturn.oauth.two_step import (
     matching_step,
     new_recovery_codes,
     new_secret,
+    normalise_code,
     recovery_hash,
     seal_secret,
     second_factor,
     setup_uri,
     unseal_secret,
 )
-from keyturn.operations import NotFound
 from keyturn.operations.users import new_network
 from keyturn.store.records import (
     EventKind,
@@ -35,13 +37,22 @@ from keyturn.store.records import (
     user_actor,
 )
 
+# Setting up or changing a second factor needs a recent password sign-in, as with
+# other providers: a session cookie copied yesterday must not be enough to put an
+# attacker's authenticator on the account (and lock its owner out).
+RECENT_SIGN_IN = 600
+# The set-up page may be left open a while before the first code is typed.
+SETUP_SECONDS = 600
+
 
 @dataclass(frozen=True, slots=True)
 class Setup:
-    """What the set-up page shows: the secret as a URI (and so as a QR code)."""
+    """A secret being set up: shown as a URI (and QR code), carried by the set-up form
+    as `token`, sealed to the session that asked for it."""
 
     secret: str
     uri: str
+    token: str
 
 
 def issuer_name(ctx: Context) -> str:
@@ -49,31 +60,47 @@ def issuer_name(ctx: Context) -> str:
     return urlsplit(ctx.issuer).hostname or "keyturn"
 
 
-async def start_setup(ctx: Context, user: User) -> Setup:
-    """A new secret for the user to add to an app; it counts once confirmed."""
-    secret = new_secret()
-    if not await ctx.store.stage_two_step(user.user_id, seal_secret(ctx.two_step_key, secret)):
-        raise NotFound(f"no user {user.user_id!r}")
-    return Setup(secret, setup_uri(secret, user.email, issuer_name(ctx)))
+def signed_in_recently(ctx: Context, session: Session, *, slack: float = 0) -> bool:
+    return ctx.clock.now() - session.auth_time <= RECENT_SIGN_IN + slack
 
 
-def staged_setup(ctx: Context, user: User) -> Setup | None:
-    """The secret being set up, to show again (a wrong first code)."""
-    if user.totp_pending is None:
+def _kind(session_hash: bytes) -> str:
+    # Sealed with the session as associated data: no other session (another tab of an
+    # attacker who knows the password) can hand its own secret to this set-up.
+    return f"totp setup {session_hash.hex()}"
+
+
+def _setup(ctx: Context, user: User, secret: str, session_hash: bytes) -> Setup:
+    sealed = seal(ctx.two_step_key, _kind(session_hash), secret.encode())
+    token = base64.urlsafe_b64encode(sealed).decode()
+    return Setup(secret, setup_uri(secret, user.email, issuer_name(ctx)), token)
+
+
+def new_setup(ctx: Context, user: User, session_hash: bytes) -> Setup:
+    """A new secret for the user to add to an app; nothing is stored until it is
+    confirmed, so nothing changes (and nothing is recorded) before then."""
+    return _setup(ctx, user, new_secret(), session_hash)
+
+
+def setup_of(ctx: Context, user: User, session_hash: bytes, token: str) -> Setup | None:
+    """The set-up the form carries, if this session made it."""
+    try:
+        sealed = base64.urlsafe_b64decode(token.encode("ascii"))
+        secret = unseal(ctx.two_step_key, _kind(session_hash), sealed).decode()
+    except (ValueError, KeyringError):
         return None
-    secret = unseal_secret(ctx.two_step_key, user.totp_pending)
-    return Setup(secret, setup_uri(secret, user.email, issuer_name(ctx)))
+    return Setup(secret, setup_uri(secret, user.email, issuer_name(ctx)), token)
 
 
 async def confirm_setup(
-    ctx: Context, user: User, code: str, session_hash: bytes, ip: str | None
+    ctx: Context, user: User, setup: Setup, code: str, session_hash: bytes, ip: str | None
 ) -> list[str] | None:
     """Turn two-step verification on with the app's first code: the recovery codes
     (shown once, stored hashed), or None when the code is not right."""
-    if user.totp_pending is None or user.two_step:
+    if user.two_step:
         return None
     now = ctx.clock.now()
-    step = matching_step(unseal_secret(ctx.two_step_key, user.totp_pending), code.strip(), now)
+    step = matching_step(setup.secret, normalise_code(code), now)
     if step is None:
         return None
     codes = new_recovery_codes()
@@ -81,8 +108,9 @@ async def confirm_setup(
     event = NewEvent(
         EventKind.MFA_ENROLLED, actor=user_actor(user.user_id), user_id=user.user_id, ip=ip
     )
+    sealed = seal_secret(ctx.two_step_key, setup.secret)
     enabled = await ctx.store.enable_two_step(
-        user.user_id, user.totp_pending, step, hashes, session_hash, now, event
+        user.user_id, sealed, step, hashes, session_hash, now, event
     )
     return codes if enabled else None
 

@@ -114,7 +114,7 @@ async def change_password(
     await ctx.store.change_password(user.user_id, hashed, keep_session_hash, ctx.clock.now(), ip)
 
 
-async def sign_in(ctx: Context, session: Session, ip: str | None) -> None:
+async def sign_in(ctx: Context, session: Session, ip: str | None) -> bool:
     """A browser session starts, with its `sign_in_succeeded` event; the event says
     whether the user signed in from a network none of their recent sign-ins came from."""
     event = NewEvent(
@@ -124,7 +124,7 @@ async def sign_in(ctx: Context, session: Session, ip: str | None) -> None:
         ip=ip,
         detail={"new_network": await new_network(ctx, session.user_id, ip)},
     )
-    await ctx.store.create_session(session, event)
+    return await ctx.store.create_session(session, event)
 
 
 async def sign_in_failed(

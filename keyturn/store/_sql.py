@@ -96,7 +96,7 @@ INSERT_USER = f"INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $
 # A deleted user's row keeps only its id; nothing finds it.
 # Read with the two-step state: the secrets (sealed) and the unused recovery codes.
 USER_READ_COLUMNS = (
-    f"{USER_COLUMNS}, totp_sealed, totp_pending, (SELECT count(*) FROM recovery_codes r"
+    f"{USER_COLUMNS}, totp_sealed, (SELECT count(*) FROM recovery_codes r"
     " WHERE r.user_id = users.user_id AND r.used_at IS NULL)"
 )
 SELECT_USER = f"SELECT {USER_READ_COLUMNS} FROM users WHERE user_id = $1 AND deleted_at IS NULL"
@@ -124,11 +124,10 @@ SET_ENHANCED_SECURITY = "UPDATE users SET enhanced_security = $2 WHERE user_id =
 
 # -- two-step verification ---------------------------------------------------
 
-STAGE_TOTP = "UPDATE users SET totp_pending = $2 WHERE user_id = $1 AND deleted_at IS NULL"
-# Only the secret the user was shown and confirmed becomes theirs, and only once.
+# The secret the user was shown and confirmed becomes theirs, once: not over another.
 ENABLE_TOTP = (
-    "UPDATE users SET totp_sealed = totp_pending, totp_pending = NULL, totp_last_step = $3"
-    " WHERE user_id = $1 AND totp_pending = $2 AND totp_sealed IS NULL"
+    "UPDATE users SET totp_sealed = $2, totp_pending = NULL, totp_last_step = $3"
+    " WHERE user_id = $1 AND totp_sealed IS NULL AND deleted_at IS NULL"
 )
 DISABLE_TOTP = (
     "UPDATE users SET totp_sealed = NULL, totp_pending = NULL, totp_last_step = NULL"
@@ -288,9 +287,12 @@ REDEEM_CODE = (
     "UPDATE authorization_codes SET used_at = $2, grant_id = $3"
     " WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2"
 )
+# A password-only session only for a user without two-step verification, checked in
+# the insert itself: a sign-in racing the moment it is turned on gets no session.
 INSERT_SESSION = (
     "INSERT INTO sessions (session_hash, user_id, auth_time, expires_at, auth_level)"
-    " VALUES ($1, $2, $3, $4, $5)"
+    " SELECT $1, $2, $3, $4, $5 WHERE $5 >= 2 OR NOT EXISTS"
+    " (SELECT 1 FROM users WHERE user_id = $2 AND totp_sealed IS NOT NULL)"
 )
 SELECT_SESSION = (
     "SELECT session_hash, user_id, auth_time, expires_at, auth_level FROM sessions"
@@ -595,8 +597,7 @@ def user_from_row(row: Row) -> User:
         created_at=row[7],
         disabled=bool(row[8]),
         totp_sealed=None if row[9] is None else bytes(row[9]),
-        totp_pending=None if row[10] is None else bytes(row[10]),
-        recovery_codes_left=int(row[11]),
+        recovery_codes_left=int(row[10]),
     )
 
 

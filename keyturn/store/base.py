@@ -126,10 +126,6 @@ class UserStore(Protocol):
         ...
 
     async def set_password(self, user_id: str, password_hash: str) -> bool: ...
-    async def stage_two_step(self, user_id: str, sealed_secret: bytes) -> bool:
-        """Keep a new authenticator secret until its first code confirms it."""
-        ...
-
     async def enable_two_step(
         self,
         user_id: str,
@@ -140,9 +136,9 @@ class UserStore(Protocol):
         now: float,
         event: NewEvent | None = None,
     ) -> bool:
-        """Make the staged secret the user's, with new recovery codes; the session
-        becomes level 2 and the user's other sessions end. False if `sealed_secret`
-        is not the staged one (a second confirmation, or a newer set-up)."""
+        """Make `sealed_secret` the user's, with new recovery codes; the session becomes
+        level 2 and the user's other sessions end. False if two-step verification is
+        on already (a second confirmation, another tab)."""
         ...
 
     async def disable_two_step(
@@ -277,7 +273,8 @@ class CodeStore(Protocol):
         factor: SecondFactor | None = None,
     ) -> bool:
         """Start a session; with `factor` only if that second factor is still unused
-        (then it is used up in the same transaction). False when it was not."""
+        (then it is used up in the same transaction). False when it was not, and for a
+        level-1 session of a user who has two-step verification (a racing sign-in)."""
         ...
 
     async def step_up_session(

@@ -117,10 +117,9 @@ class User:
     created_at: float
     # Cannot sign in; every grant was revoked when it was disabled.
     disabled: bool = False
-    # The authenticator-app secret (sealed) once two-step verification is on, and
-    # one being set up; how many recovery codes are still unused.
+    # The authenticator-app secret (sealed) once two-step verification is on, and how
+    # many recovery codes are still unused.
     totp_sealed: bytes | None = None
-    totp_pending: bytes | None = None
     recovery_codes_left: int = 0
 
     @property

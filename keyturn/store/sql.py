@@ -48,6 +48,10 @@ from keyturn.store.records import (
 CLIENT_CACHE_SECONDS = 30.0
 
 
+class _Undo(Exception):
+    """Raised inside a transaction to roll it back: a step after a change failed."""
+
+
 class SqlStore:
     def __init__(self, dialect: Dialect) -> None:
         self._db = dialect
@@ -251,11 +255,6 @@ class SqlStore:
 
     # -- two-step verification ---------------------------------------------
 
-    async def stage_two_step(self, user_id: str, sealed_secret: bytes) -> bool:
-        """Keep the secret the user is being shown until a first code confirms it.
-        Nothing changes for the user until then, so no event."""
-        return await self._db.execute(q.STAGE_TOTP, user_id, sealed_secret) == 1
-
     async def enable_two_step(
         self,
         user_id: str,
@@ -266,9 +265,9 @@ class SqlStore:
         now: float,
         event: NewEvent | None = None,
     ) -> bool:
-        """The staged secret becomes the user's (its first code, `step`, is used up),
-        with fresh recovery codes; this session is now level 2 and every other
-        session ends. False if `sealed_secret` is not the one staged."""
+        """`sealed_secret` becomes the user's (its first code, `step`, is used up), with
+        fresh recovery codes; this session is now level 2 and every other session
+        ends. False if two-step verification is on already."""
         async with self._db.transaction() as tx:
             if not await tx.execute(q.ENABLE_TOTP, user_id, sealed_secret, step):
                 return False
@@ -291,19 +290,32 @@ class SqlStore:
         """Turn it off: by the user with a code (`factor`), keeping their session at
         level 1, or by an operator (no factor), ending every session. False if the
         code was used already or two-step verification was off."""
-        async with self._db.transaction() as tx:
-            if factor is not None and not await self._consume(tx, user_id, factor, now):
-                return False
-            if not await tx.execute(q.DISABLE_TOTP, user_id):
-                return False
-            await tx.execute(q.DELETE_RECOVERY_CODES, user_id)
-            if keep_session_hash is None:
-                ended = await tx.execute(q.END_USER_SESSIONS, user_id)
-            else:
-                ended = await tx.execute(q.END_OTHER_SESSIONS, user_id, keep_session_hash)
-                await tx.execute(q.SET_SESSION_LEVEL, keep_session_hash, 1)
-            await self._record(tx, now, event, sessions_ended=ended)
+        try:
+            async with self._db.transaction() as tx:
+                if factor is not None and not await self._consume(tx, user_id, factor, now):
+                    return False
+                if not await tx.execute(q.DISABLE_TOTP, user_id):
+                    raise _Undo  # the code stays unused: nothing was turned off
+                await self._end_two_step(tx, user_id, keep_session_hash, now, event)
+        except _Undo:
+            return False
         return True
+
+    async def _end_two_step(
+        self,
+        tx: Statements,
+        user_id: str,
+        keep_session_hash: bytes | None,
+        now: float,
+        event: NewEvent | None,
+    ) -> None:
+        await tx.execute(q.DELETE_RECOVERY_CODES, user_id)
+        if keep_session_hash is None:
+            ended = await tx.execute(q.END_USER_SESSIONS, user_id)
+        else:
+            ended = await tx.execute(q.END_OTHER_SESSIONS, user_id, keep_session_hash)
+            await tx.execute(q.SET_SESSION_LEVEL, keep_session_hash, 1)
+        await self._record(tx, now, event, sessions_ended=ended)
 
     async def _consume(
         self, tx: Statements, user_id: str, factor: SecondFactor, now: float
@@ -545,21 +557,27 @@ class SqlStore:
         event: NewEvent | None = None,
         factor: SecondFactor | None = None,
     ) -> bool:
-        """False (and no session) when the second factor was already used."""
-        async with self._db.transaction() as tx:
-            if factor is not None and not await self._consume(
-                tx, session.user_id, factor, session.auth_time
-            ):
-                return False
-            await tx.execute(
-                q.INSERT_SESSION,
-                session.session_hash,
-                session.user_id,
-                session.auth_time,
-                session.expires_at,
-                session.auth_level,
-            )
-            await self._record(tx, session.auth_time, event)
+        """False (and no session) when the second factor was already used, or when a
+        level-1 session is asked for a user who has two-step verification by now."""
+        try:
+            async with self._db.transaction() as tx:
+                if factor is not None and not await self._consume(
+                    tx, session.user_id, factor, session.auth_time
+                ):
+                    return False
+                started = await tx.execute(
+                    q.INSERT_SESSION,
+                    session.session_hash,
+                    session.user_id,
+                    session.auth_time,
+                    session.expires_at,
+                    session.auth_level,
+                )
+                if not started:
+                    raise _Undo  # a factor used stays unused
+                await self._record(tx, session.auth_time, event)
+        except _Undo:
+            return False
         return True
 
     async def step_up_session(
@@ -571,12 +589,15 @@ class SqlStore:
         event: NewEvent | None = None,
     ) -> bool:
         """The session proves a second factor now: level 2, authenticated now."""
-        async with self._db.transaction() as tx:
-            if not await self._consume(tx, user_id, factor, now):
-                return False
-            if not await tx.execute(q.RAISE_SESSION_LEVEL, session_hash, user_id, 2, now):
-                return False
-            await self._record(tx, now, event)
+        try:
+            async with self._db.transaction() as tx:
+                if not await self._consume(tx, user_id, factor, now):
+                    return False
+                if not await tx.execute(q.RAISE_SESSION_LEVEL, session_hash, user_id, 2, now):
+                    raise _Undo  # the session ended meanwhile: the code stays unused
+                await self._record(tx, now, event)
+        except _Undo:
+            return False
         return True
 
     async def get_session(self, session_hash: bytes, now: float) -> Session | None:

@@ -8,6 +8,7 @@ A single-page application on another origin calls the token endpoint with
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -110,7 +111,12 @@ async def test_two_step_verification_from_set_up_to_a_level_2_grant(
 
     # The application now requires it: the password-only grant ends, a new one is level 2.
     await update_client(admin_ctx, app.client_id, {"require_mfa": True}, actor="cli")
-    failed = await refresh(http, app, weak["refresh_token"])
+    # The server hears of the change by a notice from the database, within moments.
+    token, deadline = weak["refresh_token"], time.monotonic() + 5
+    while (failed := await refresh(http, app, token)).status_code == 200:
+        assert time.monotonic() < deadline, "the policy change never reached the server"
+        token = failed.json()["refresh_token"]
+        await asyncio.sleep(0.1)
     assert assert_oauth_error(failed, 400, "invalid_grant")["reason"] == "policy_changed"
     pkce = Pkce.new()
     params = authorize_params(app, pkce, redirect_uri=callback_url)

@@ -147,11 +147,9 @@ async def test_two_step_verification_is_shown_and_an_operator_can_reset_it(
     user = await users.create_user(
         admin_ctx, "lost-phone@example.com", "a long password", actor="cli"
     )
-    setup = await two_step.start_setup(admin_ctx, user)
-    staged = await users.existing_user(admin_ctx, user.user_id)
-    codes = await two_step.confirm_setup(
-        admin_ctx, staged, code_at(setup.secret, time.time()), b"no session", None
-    )
+    setup = two_step.new_setup(admin_ctx, user, b"no session")
+    code = code_at(setup.secret, time.time())
+    codes = await two_step.confirm_setup(admin_ctx, user, setup, code, b"no session", None)
     assert codes is not None
     shown = (await api.get(f"/admin/v1/users/{user.user_id}")).json()
     assert shown["two_step"] is True and shown["recovery_codes_left"] == 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -63,7 +64,33 @@ async def test_stale_keys_are_dropped_when_a_window_rolls_over(clock: FrozenCloc
     clock.advance(120)
     await limiter.check(10, "refresh", "grant-new")
     windows = limiter._counter._windows  # type: ignore[attr-defined]
-    assert list(windows) == ["refresh/grant-new"]
+    assert list(windows) == [(1, "refresh/grant-new")]
+
+
+async def test_a_short_window_rolling_over_keeps_the_counts_of_a_long_one(
+    clock: FrozenClock,
+) -> None:
+    """A one-minute limit (the token endpoint's) must not sweep away a quarter of an
+    hour of failed sign-ins: each window length rolls over on its own."""
+    limiter = RateLimiter(clock=clock)
+    for _ in range(10):
+        await limiter.count(10, 15, "signin-account", "ann@example.com")
+    assert await limiter.retry_after(10, 15, "signin-account", "ann@example.com")
+    for minute in range(5):
+        clock.advance(60)
+        await limiter.check(30, "refresh", f"grant-{minute}")  # a new one-minute window
+        assert await limiter.retry_after(10, 15, "signin-account", "ann@example.com")
+
+
+async def test_attempts_are_counted_before_they_are_made(clock: FrozenClock) -> None:
+    limiter = RateLimiter(clock=clock)
+    taken = await asyncio.gather(*(limiter.take(10, 15, "code", "ann") for _ in range(50)))
+    assert taken.count(None) == 10  # the other 40 wait, however they raced
+    for _ in range(10):
+        assert await limiter.take(10, 15, "code", "bob") is None
+    await limiter.give_back(10, 15, "code", "bob")  # one of the ten was right after all
+    assert await limiter.take(10, 15, "code", "bob") is None
+    assert await limiter.take(10, 15, "code", "bob") is not None
 
 
 async def counted_outage(limiter: RateLimiter, key: str) -> None:
