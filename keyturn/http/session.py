@@ -36,6 +36,12 @@ async def current_session(ctx: Context, request: Request) -> SignedIn | None:
     return None if user is None or user.disabled else SignedIn(token, session, user)
 
 
+def new_token() -> tuple[str, bytes]:
+    """A cookie token and the hash the store keys its session by."""
+    token = secrets.token_urlsafe(32)
+    return token, _hash(token)
+
+
 def new_session(ctx: Context, user_id: str, auth_level: int = 1) -> tuple[str, Session]:
     """A cookie token and the session stored for it (as a hash)."""
     token = secrets.token_urlsafe(32)

@@ -17,6 +17,7 @@ from keyturn.http.session import (
     SignedIn,
     current_session,
     new_session,
+    new_token,
     set_session_cookie,
 )
 from keyturn.http.web import Web, form_fields, query_fields, safe_return_path
@@ -105,7 +106,12 @@ class TwoStepPages:
         response = self.web.redirect(return_to)
         if factor is not None and verifying.signed_in is not None:
             session_hash = verifying.signed_in.session.session_hash
-            accepted = await two_step.step_up(ctx, user, factor, session_hash, request.client_ip)
+            token, renamed_to = new_token()  # a stronger session gets a new cookie
+            accepted = await two_step.step_up(
+                ctx, user, factor, session_hash, request.client_ip, renamed_to=renamed_to
+            )
+            if accepted:
+                set_session_cookie(self.web, response, token)
         elif factor is not None:
             token, session = new_session(ctx, user.user_id, MFA_LEVEL)
             accepted = await two_step.sign_in(ctx, user, factor, session, request.client_ip)
@@ -195,13 +201,22 @@ class TwoStepPages:
         if await take_attempt(ctx, "two-step", user.user_id, address):
             error = "Too many attempts. Please try again later."
             return self._setup_page(signed_in, setup, return_to, status=429, error=error)
+        token, renamed_to = new_token()  # the session, level 2 now, gets a new cookie
         codes = await two_step.confirm_setup(
-            ctx, user, setup, form.get("code", ""), session_hash, request.client_ip
+            ctx,
+            user,
+            setup,
+            form.get("code", ""),
+            session_hash,
+            request.client_ip,
+            renamed_to=renamed_to,
         )
         if codes is None:
             return self._setup_page(signed_in, setup, return_to, status=400, error=WRONG_CODE)
         await attempt_succeeded(ctx, "two-step", user.user_id, address)
-        return self.web.render("recovery_codes.html", codes=codes, return_to=return_to)
+        response = self.web.render("recovery_codes.html", codes=codes, return_to=return_to)
+        set_session_cookie(self.web, response, token)
+        return response
 
     async def turn_off(self, request: Request, ctx: Context) -> Response:
         checked = await self.account.signed_in_form(request, ctx)

@@ -93,7 +93,14 @@ def setup_of(ctx: Context, user: User, session_hash: bytes, token: str) -> Setup
 
 
 async def confirm_setup(
-    ctx: Context, user: User, setup: Setup, code: str, session_hash: bytes, ip: str | None
+    ctx: Context,
+    user: User,
+    setup: Setup,
+    code: str,
+    session_hash: bytes,
+    ip: str | None,
+    *,
+    renamed_to: bytes | None = None,
 ) -> list[str] | None:
     """Turn two-step verification on with the app's first code: the recovery codes
     (shown once, stored hashed), or None when the code is not right."""
@@ -110,7 +117,7 @@ async def confirm_setup(
     )
     sealed = seal_secret(ctx.two_step_key, setup.secret)
     enabled = await ctx.store.enable_two_step(
-        user.user_id, sealed, step, hashes, session_hash, now, event
+        user.user_id, sealed, step, hashes, session_hash, now, event, renamed_to=renamed_to
     )
     return codes if enabled else None
 
@@ -171,7 +178,13 @@ async def sign_in(
 
 
 async def step_up(
-    ctx: Context, user: User, factor: SecondFactor, session_hash: bytes, ip: str | None
+    ctx: Context,
+    user: User,
+    factor: SecondFactor,
+    session_hash: bytes,
+    ip: str | None,
+    *,
+    renamed_to: bytes | None = None,
 ) -> bool:
     """A signed-in session proves the second factor for an application that needs it."""
     event = NewEvent(
@@ -182,5 +195,5 @@ async def step_up(
         detail={"step_up": True, "auth_level": MFA_LEVEL, "factor": _factor_name(factor)},
     )
     return await ctx.store.step_up_session(
-        session_hash, user.user_id, factor, ctx.clock.now(), event
+        session_hash, user.user_id, factor, ctx.clock.now(), event, renamed_to=renamed_to
     )

@@ -145,10 +145,13 @@ USE_RECOVERY_CODE = (
 )
 INSERT_RECOVERY_CODE = "INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)"
 DELETE_RECOVERY_CODES = "DELETE FROM recovery_codes WHERE user_id = $1"
+# A session whose level rises gets a new token (its hash, $5): a copy of the old
+# cookie taken before does not rise with it.
 RAISE_SESSION_LEVEL = (
-    "UPDATE sessions SET auth_level = $3, auth_time = $4 WHERE session_hash = $1 AND user_id = $2"
+    "UPDATE sessions SET auth_level = $3, auth_time = $4, session_hash = $5"
+    " WHERE session_hash = $1 AND user_id = $2"
 )
-SET_SESSION_LEVEL = "UPDATE sessions SET auth_level = $2 WHERE session_hash = $1"
+SET_SESSION_LEVEL = "UPDATE sessions SET auth_level = $2, session_hash = $3 WHERE session_hash = $1"
 
 # -- grants ------------------------------------------------------------------
 

@@ -135,6 +135,7 @@ class UserStore(Protocol):
         session_hash: bytes,
         now: float,
         event: NewEvent | None = None,
+        renamed_to: bytes | None = None,
     ) -> bool:
         """Make `sealed_secret` the user's, with new recovery codes; the session becomes
         level 2 and the user's other sessions end. False if two-step verification is
@@ -284,8 +285,10 @@ class CodeStore(Protocol):
         factor: SecondFactor,
         now: float,
         event: NewEvent | None = None,
+        renamed_to: bytes | None = None,
     ) -> bool:
-        """Raise a session to level 2 (authenticated now) by using up `factor`."""
+        """Raise a session to level 2 (authenticated now) by using up `factor`; it is
+        renamed to `renamed_to`, the hash of the new cookie token it gets."""
         ...
 
     async def get_session(self, session_hash: bytes, now: float) -> Session | None: ...

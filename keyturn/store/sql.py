@@ -264,6 +264,7 @@ class SqlStore:
         session_hash: bytes,
         now: float,
         event: NewEvent | None = None,
+        renamed_to: bytes | None = None,
     ) -> bool:
         """`sealed_secret` becomes the user's (its first code, `step`, is used up), with
         fresh recovery codes; this session is now level 2 and every other session
@@ -275,7 +276,7 @@ class SqlStore:
             for code_hash in recovery_hashes:
                 await tx.execute(q.INSERT_RECOVERY_CODE, user_id, code_hash)
             ended = await tx.execute(q.END_OTHER_SESSIONS, user_id, session_hash)
-            await tx.execute(q.SET_SESSION_LEVEL, session_hash, 2)
+            await tx.execute(q.SET_SESSION_LEVEL, session_hash, 2, renamed_to or session_hash)
             await self._record(tx, now, event, sessions_ended=ended)
         return True
 
@@ -314,7 +315,7 @@ class SqlStore:
             ended = await tx.execute(q.END_USER_SESSIONS, user_id)
         else:
             ended = await tx.execute(q.END_OTHER_SESSIONS, user_id, keep_session_hash)
-            await tx.execute(q.SET_SESSION_LEVEL, keep_session_hash, 1)
+            await tx.execute(q.SET_SESSION_LEVEL, keep_session_hash, 1, keep_session_hash)
         await self._record(tx, now, event, sessions_ended=ended)
 
     async def _consume(
@@ -587,13 +588,16 @@ class SqlStore:
         factor: SecondFactor,
         now: float,
         event: NewEvent | None = None,
+        renamed_to: bytes | None = None,
     ) -> bool:
         """The session proves a second factor now: level 2, authenticated now."""
         try:
             async with self._db.transaction() as tx:
                 if not await self._consume(tx, user_id, factor, now):
                     return False
-                if not await tx.execute(q.RAISE_SESSION_LEVEL, session_hash, user_id, 2, now):
+                if not await tx.execute(
+                    q.RAISE_SESSION_LEVEL, session_hash, user_id, 2, now, renamed_to or session_hash
+                ):
                     raise _Undo  # the session ended meanwhile: the code stays unused
                 await self._record(tx, now, event)
         except _Undo:

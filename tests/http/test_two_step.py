@@ -396,7 +396,7 @@ async def test_a_weaker_session_of_a_two_step_user_steps_up_before_getting_a_cod
     await admin_ctx.store._db.execute(level_one, session.session_hash)
     app = await make_web_app(admin_ctx)
     async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as browser:
-        browser.cookies.set("kt_session", token)
+        browser.cookies.set("kt_session", token, domain="127.0.0.1", path="/")
         pkce = Pkce.new()
         params = authorize_params(app, pkce, acr_values="urn:keyturn:loa:2")
         asked = await browser.get("/oauth/authorize", params=params)
@@ -412,6 +412,7 @@ async def test_a_weaker_session_of_a_two_step_user_steps_up_before_getting_a_cod
             },
         )
         assert stepped.status_code == 303
+        assert browser.cookies["kt_session"] != token  # stronger now, with a new token
         answer = await authorize(browser, query_of(stepped.headers["location"]))
         tokens = (await exchange(http, app, answer["code"], pkce)).json()
     claims = await verify_id_token(http, tokens["id_token"], app)
@@ -517,3 +518,18 @@ async def test_another_session_cannot_slip_its_own_secret_into_a_set_up(
         )
         assert wrong.status_code == 400 and attackers_secret not in wrong.text
     assert not (await user_of(admin_ctx, email)).two_step
+
+
+async def test_a_session_that_becomes_stronger_gets_a_new_cookie(
+    server: ServerProcess, admin_ctx: Context
+) -> None:
+    """A copy of the session cookie taken before two-step verification was turned on
+    does not become a level-2 session with it: the session's token changes."""
+    async with user_browser(server, admin_ctx) as (_, browser):
+        copied = browser.cookies["kt_session"]
+        await enrol(browser)
+        assert browser.cookies["kt_session"] != copied
+        assert await is_signed_in(browser)
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as copy:
+        copy.cookies.set("kt_session", copied)
+        assert not await is_signed_in(copy)
