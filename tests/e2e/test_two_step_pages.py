@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from threading import Thread
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
-import pytest
 from playwright.async_api import Browser, Page, expect
 
 from keyturn.oauth.context import Context
@@ -185,32 +181,6 @@ async def test_an_application_requiring_two_step_asks_to_set_it_up_first(
     assert claims["acr"] == "urn:keyturn:loa:2"
 
 
-class _SinglePageApp(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"<!doctype html><title>SPA</title><h1>Single-page app</h1>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def spa_port() -> Iterator[int]:
-    """A page served on loopback: http://127.0.0.1:PORT and http://localhost:PORT are two
-    origins of it, one registered with the client and one not."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _SinglePageApp)
-    thread = Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield int(httpd.server_address[1])
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
-
-
 FETCH_TOKEN = """async ([url, clientId]) => {
   try {
     const answer = await fetch(url + "/oauth/token", {
@@ -229,17 +199,20 @@ FETCH_TOKEN = """async ([url, clientId]) => {
 
 
 async def test_a_browser_app_on_a_registered_origin_reads_answers_others_cannot(
-    page: Page, server: ServerProcess, admin_ctx: Context, spa_port: int
+    page: Page, server: ServerProcess, admin_ctx: Context, callback_url: str
 ) -> None:
+    """The app's page is the loopback callback page: http://127.0.0.1:PORT and
+    http://localhost:PORT are two origins of it, one registered and one not."""
+    spa_port = urlsplit(callback_url).port
     allowed = f"http://127.0.0.1:{spa_port}"
     app = await make_web_app(
         admin_ctx, public=True, allowed_origins=(allowed,), redirect_uris=(f"{allowed}/cb",)
     )
-    await page.goto(f"{allowed}/")
+    await page.goto(callback_url)
     answer = await page.evaluate(FETCH_TOKEN, [server.base_url, app.client_id])
     assert answer.get("status") == 400, answer
     assert answer["body"]["error"] == "invalid_grant"
     assert answer["requestId"] == "spa-1"  # the page may read the id it sent
-    await page.goto(f"http://localhost:{spa_port}/")  # same page, an origin nobody registered
+    await page.goto(callback_url.replace("127.0.0.1", "localhost"))  # nobody registered it
     refused = await page.evaluate(FETCH_TOKEN, [server.base_url, app.client_id])
     assert "blocked" in refused and "Failed to fetch" in refused["blocked"], refused
