@@ -127,8 +127,7 @@ class Cluster:
         self._start_etcd()
         for node in self.nodes:
             self._start_node(node)
-        self.wait_healthy(timeout)
-        self._create_database()
+        self._create_database(self.wait_healthy(timeout))
 
     def _start_etcd(self) -> None:
         data = self.folder / "etcd"
@@ -310,10 +309,6 @@ class Cluster:
             leader.process.wait()
         return leader
 
-    def restart_node(self, node: Node) -> None:
-        """Bring a killed node back; Patroni rewinds it and it rejoins as a standby."""
-        self._start_node(node)
-
     def wait_new_leader(self, old: Node, timeout: float = 60) -> Node:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -323,41 +318,9 @@ class Cluster:
             time.sleep(0.2)
         raise RuntimeError(f"no new primary: {self.members()}")
 
-    def _create_database(self) -> None:
-        leader = self.wait_healthy()
-        psql = PG_BIN / "psql"
-        exists = subprocess.run(
-            [
-                str(psql),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(leader.pg_port),
-                "-U",
-                "postgres",
-                "-tAc",
-                f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        if exists.stdout.strip() != "1":
-            subprocess.run(
-                [
-                    str(psql),
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(leader.pg_port),
-                    "-U",
-                    "postgres",
-                    "-c",
-                    f"CREATE DATABASE {DATABASE}",
-                ],
-                capture_output=True,
-                check=True,
-            )
+    def _create_database(self, leader: Node) -> None:
+        if _psql(leader.pg_port, f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'") != "1":
+            _psql(leader.pg_port, f"CREATE DATABASE {DATABASE}")
 
 
 @dataclass
@@ -421,21 +384,7 @@ class Standalone:
             with (self.data_dir / "postgresql.conf").open("a") as conf:
                 conf.write(options)
             self._pg_ctl("start", "-w")
-            subprocess.run(
-                [
-                    str(PG_BIN / "psql"),
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "-U",
-                    "postgres",
-                    "-c",
-                    f"CREATE DATABASE {DATABASE}",
-                ],
-                check=True,
-                capture_output=True,
-            )
+            _psql(self.port, f"CREATE DATABASE {DATABASE}")
             return
         self._pg_ctl("start", "-w")
 
@@ -449,6 +398,17 @@ class Standalone:
         """At the end: stop it however it is."""
         with contextlib.suppress(subprocess.CalledProcessError):  # stopped already
             self.stop("immediate")
+
+
+def _psql(port: int, sql: str) -> str:
+    """One statement as the superuser on a node; what it printed, unaligned."""
+    done = subprocess.run(
+        [str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-tAc", sql],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
 
 
 def _as_postgres() -> dict[str, Any]:
