@@ -103,7 +103,7 @@ async def chain_tokens(database: str, client_id: str, count: int) -> list[str]:
 
 async def fill(database: str, client_id: str, grants: int, expired: int) -> float:
     """USERS users and `grants` grants spread over them, the first `expired` of them
-    expired long ago (for the purge); seconds it took."""
+    expired long ago, one every 10 ms (for the purge); seconds it took."""
     started = time.monotonic()
     connection = await asyncpg.connect(database)
     try:
@@ -119,7 +119,8 @@ async def fill(database: str, client_id: str, grants: int, expired: int) -> floa
                 " auth_time, created_at, expires_at, refresh_generation, access_generation,"
                 " access_expires_at, rotated_at, last_used_at, last_ip, has_refresh, network)"
                 " SELECT decode(md5('g' || i), 'hex'), $1, md5('u' || (i % $2 + 1)), $3, $3,"
-                " t - 86400, t - 86400, CASE WHEN i <= $4 THEN t - 400 * 86400 ELSE t + $5 END,"
+                " t - 86400, t - 86400,"
+                " CASE WHEN i <= $4 THEN t - 400 * 86400 + i * 0.01 ELSE t + $5 END,"
                 " 7, 7, t + 3600, t - 60, t - 60, '203.0.113.' || (i % 250), TRUE,"
                 " '203.0.113.0/24'"
                 " FROM generate_series($6::bigint, $7::bigint) AS i,"

@@ -310,14 +310,6 @@ SAVE_CONSENT = (
     " granted_at = excluded.granted_at"
 )
 DELETE_CONSENT = "DELETE FROM consents WHERE user_id = $1 AND client_id = $2"
-PURGE_CODES = (
-    "DELETE FROM authorization_codes WHERE code_hash IN (SELECT code_hash FROM"
-    " authorization_codes WHERE expires_at < $1 LIMIT $2)"
-)
-PURGE_SESSIONS = (
-    "DELETE FROM sessions WHERE session_hash IN (SELECT session_hash FROM sessions"
-    " WHERE expires_at < $1 LIMIT $2)"
-)
 
 
 def code_values(code: AuthorizationCode) -> tuple[Any, ...]:
@@ -483,19 +475,26 @@ def delivery_from_row(row: Row) -> Delivery:
 
 # -- maintenance ---------------------------------------------------------------
 
-# Bounded batches: the sub-select picks at most $3 rows per call.
-PURGE_GRANTS = (
-    "DELETE FROM grants WHERE grant_id IN (SELECT grant_id FROM grants"
-    " WHERE expires_at < $1 OR revoked_at < $2 LIMIT $3)"
-)
+
+# Bounded batches in key order: each picks at most $3 rows whose key lies in
+# [$1, $2), through the key's index, and returns the keys it deleted so that the
+# next batch starts at the largest of them. Rows sharing that key and left out by
+# the limit are found again, since the lower bound is inclusive.
+def _purge(table: str, row_id: str, key: str, only: str = "") -> str:
+    return (
+        f"DELETE FROM {table} WHERE {row_id} IN (SELECT {row_id} FROM {table}"
+        f" WHERE {key} >= $1 AND {key} < $2{only} ORDER BY {key} LIMIT $3)"
+        f" RETURNING {key}"
+    )
+
+
+PURGE_EXPIRED_GRANTS = _purge("grants", "grant_id", "expires_at")
+PURGE_REVOKED_GRANTS = _purge("grants", "grant_id", "revoked_at")
+PURGE_EVENTS = _purge("events", "event_id", "at")
+PURGE_CODES = _purge("authorization_codes", "code_hash", "expires_at")
+PURGE_SESSIONS = _purge("sessions", "session_hash", "expires_at")
 # Finished deliveries (delivered or dead) go with the events of their age.
-PURGE_DELIVERIES = (
-    "DELETE FROM deliveries WHERE delivery_id IN (SELECT delivery_id FROM deliveries"
-    " WHERE finished_at < $1 LIMIT $2)"
-)
-PURGE_EVENTS = (
-    "DELETE FROM events WHERE event_id IN (SELECT event_id FROM events WHERE at < $1 LIMIT $2)"
-)
+PURGE_DELIVERIES = _purge("deliveries", "delivery_id", "finished_at")
 
 
 # -- row conversion ------------------------------------------------------------

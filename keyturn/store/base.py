@@ -20,6 +20,7 @@ from keyturn.store.records import (
     NewEvent,
     NewGrant,
     NotFound,
+    Purged,
     RefreshAttempt,
     RefreshOutcome,
     Rejected,
@@ -401,11 +402,18 @@ class Store(
 ):
     """Everything, plus maintenance; code that needs one concern asks for that protocol."""
 
-    async def purge(self, now: float, *, batch: int, keep_seconds: float) -> dict[str, int]:
+    async def purge(
+        self,
+        now: float,
+        *,
+        batch: int,
+        keep_seconds: float,
+        resume: dict[str, float] | None = None,
+    ) -> Purged:
         """Delete expired grants, and revoked grants and events older than `keep_seconds`.
 
-        At most `batch` rows per table per call, so a large backlog never holds
-        long locks.
+        At most `batch` rows per scan per call, so a large backlog never holds long
+        locks. Pass the previous call's `resume` to go on where it stopped.
         """
         ...
 

@@ -364,3 +364,18 @@ class NotFound:
 
 
 RefreshOutcome = Advanced | Replayed | ReuseDetected | Rejected | NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """One bounded purge call: rows deleted per table, and where each scan stopped.
+
+    Every purge scan walks an index in key order (expiry, revocation or finish
+    time). `resume` holds the largest key each scan deleted; the next call starts
+    there, so it does not step again over the index entries of rows just deleted
+    (they stay in the index until a vacuum) and a long purge does not slow down
+    batch by batch.
+    """
+
+    deleted: dict[str, int]
+    resume: dict[str, float]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,7 @@ from keyturn.store.records import (
     NewDelivery,
     NewEvent,
     NewGrant,
+    Purged,
     RefreshAttempt,
     RefreshOutcome,
     Rejected,
@@ -46,6 +48,9 @@ from keyturn.store.records import (
 
 # Bounds how stale a cached client can be if a change notice is ever lost.
 CLIENT_CACHE_SECONDS = 30.0
+# A redeemed or expired authorization code is kept this long after its expiry, so
+# that a second attempt to redeem it is still recognised as a replay.
+CODE_KEEP_SECONDS = 3600.0
 
 
 class _Undo(Exception):
@@ -816,16 +821,34 @@ class SqlStore:
             rows = await tx.fetch(q.CLAIM_LEASE, name, holder, now, now + seconds)
         return bool(rows)
 
-    async def purge(self, now: float, *, batch: int, keep_seconds: float) -> dict[str, int]:
-        cutoff = now - keep_seconds
+    async def purge(
+        self,
+        now: float,
+        *,
+        batch: int,
+        keep_seconds: float,
+        resume: dict[str, float] | None = None,
+    ) -> Purged:
+        kept = now - keep_seconds
+        # (scan, the table it counts toward, statement, the key it stops below)
+        scans = (
+            ("grants_expired", "grants", q.PURGE_EXPIRED_GRANTS, now),
+            ("grants_revoked", "grants", q.PURGE_REVOKED_GRANTS, kept),
+            ("events", "events", q.PURGE_EVENTS, kept),
+            ("codes", "codes", q.PURGE_CODES, now - CODE_KEEP_SECONDS),
+            ("sessions", "sessions", q.PURGE_SESSIONS, now),
+            ("deliveries", "deliveries", q.PURGE_DELIVERIES, kept),
+        )
+        start = resume or {}
+        deleted: dict[str, int] = {}
+        stopped: dict[str, float] = {}
         async with self._db.transaction() as tx:
-            return {
-                "grants": await tx.execute(q.PURGE_GRANTS, now, cutoff, batch),
-                "events": await tx.execute(q.PURGE_EVENTS, cutoff, batch),
-                "codes": await tx.execute(q.PURGE_CODES, now - 3600, batch),
-                "sessions": await tx.execute(q.PURGE_SESSIONS, now, batch),
-                "deliveries": await tx.execute(q.PURGE_DELIVERIES, cutoff, batch),
-            }
+            for scan, table, statement, below in scans:
+                since = start.get(scan, -math.inf)
+                keys = [row[0] for row in await tx.fetch(statement, since, below, batch)]
+                deleted[table] = deleted.get(table, 0) + len(keys)
+                stopped[scan] = max(keys, default=since)
+        return Purged(deleted, stopped)
 
     async def migrate(self) -> list[str]:
         applied: list[str] = []

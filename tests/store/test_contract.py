@@ -427,12 +427,48 @@ async def test_purge_removes_expired_and_old_revoked_in_batches(seeded: Store) -
     await seeded.record_event(NOW - 100, NewEvent(EventKind.GRANTS_REVOKED))
     await seeded.record_event(NOW, NewEvent(EventKind.USER_CREATED))
     first = await seeded.purge(NOW, batch=3, keep_seconds=50)
-    assert first == {"grants": 3, "events": 1, "codes": 0, "sessions": 0, "deliveries": 0}
-    second = await seeded.purge(NOW, batch=3, keep_seconds=50)
-    assert second["grants"] == 3
+    # Three of the five expired (the batch) and the one revoked long enough ago.
+    assert first.deleted == {"grants": 4, "events": 1, "codes": 0, "sessions": 0, "deliveries": 0}
+    second = await seeded.purge(NOW, batch=3, keep_seconds=50, resume=first.resume)
+    assert second.deleted["grants"] == 2
     assert await seeded.get_grant(live.grant_id) is not None
     assert all([await seeded.get_grant(g.grant_id) is None for g in expired])
     assert [e.kind for e in await seeded.list_events()] == ["user_created"]
+
+
+async def test_purge_goes_on_where_the_previous_batch_stopped(seeded: Store) -> None:
+    expiries = [NOW - 50, NOW - 40, NOW - 40, NOW - 30]
+    for expires_at in expiries:
+        await seeded.create_grant(new_grant(expires_at=expires_at))
+    first = await seeded.purge(NOW, batch=2, keep_seconds=50)
+    # In expiry order: the oldest and one of the two that share the next expiry.
+    assert first.deleted["grants"] == 2
+    assert first.resume["grants_expired"] == NOW - 40
+    # A grant that expired before where the batch stopped is not looked for again in
+    # this purge (it is the next purge's); the one left at the shared expiry is.
+    late = await seeded.create_grant(new_grant(expires_at=NOW - 60))
+    second = await seeded.purge(NOW, batch=2, keep_seconds=50, resume=first.resume)
+    assert second.deleted["grants"] == 2
+    assert second.resume["grants_expired"] == NOW - 30
+    assert await seeded.get_grant(late.grant_id) is not None
+    assert (await seeded.purge(NOW, batch=2, keep_seconds=50)).deleted["grants"] == 1
+    assert await seeded.get_grant(late.grant_id) is None
+
+
+async def test_purge_walks_revoked_grants_and_events_in_order(seeded: Store) -> None:
+    grants = [await seeded.create_grant(new_grant()) for _ in range(3)]
+    for offset, grant in zip([300, 200, 100], grants, strict=True):
+        await seeded.revoke_grant(grant.grant_id, BY_USER, NOW - offset)
+    for offset in [300, 200, 100]:
+        await seeded.record_event(NOW - offset, NewEvent(EventKind.USER_CREATED))
+    first = await seeded.purge(NOW, batch=2, keep_seconds=50)
+    assert first.resume["grants_revoked"] == NOW - 200
+    assert first.resume["events"] == NOW - 200
+    assert await seeded.get_grant(grants[2].grant_id) is not None
+    second = await seeded.purge(NOW, batch=2, keep_seconds=50, resume=first.resume)
+    assert second.deleted["grants"] == 1
+    assert second.resume["grants_revoked"] == NOW - 100
+    assert await seeded.list_events() == []
 
 
 async def test_migrate_is_idempotent(store: Store) -> None:

@@ -13,6 +13,7 @@ from keyturn.store.base import Store
 from keyturn.store.migrations import Migration, load_migrations
 from keyturn.store.sql import SqlStore
 from tests.store.test_contract import NOW
+from tests.support import create_database, drop_database
 
 # The grants INSERT of schema 0002, as a keyturn of that release sends it.
 OLD_INSERT_GRANT = (
@@ -57,6 +58,7 @@ async def test_grants_from_before_0003_replay_as_they_always_did(
             "0006_signals",
             "0007_auth_level",
             "0008_leases",
+            "0009_purge_indexes",
         ]
         grant = await store.get_grant(grant_id)
         assert grant is not None and grant.revoked_access_generation is None
@@ -71,3 +73,21 @@ async def test_grants_from_before_0003_replay_as_they_always_did(
         assert grant is not None and grant.issued_access_generation == 8
     finally:
         await store.close()
+
+
+async def test_grants_are_vacuumed_after_two_percent_of_them_changed() -> None:
+    # An autovacuum setting: PostgreSQL's alone.
+    url = await create_database()
+    store = await open_store(url, pool_size=2, listen=False)
+    try:
+        await store.migrate()
+        assert isinstance(store, SqlStore)
+        row = await store._db.fetchrow("SELECT reloptions FROM pg_class WHERE relname = 'grants'")
+        assert row is not None
+        assert set(row[0]) == {
+            "autovacuum_vacuum_scale_factor=0.02",
+            "autovacuum_analyze_scale_factor=0.02",
+        }
+    finally:
+        await store.close()
+        await drop_database(url)
