@@ -32,10 +32,6 @@ class Counter(Protocol):
         """Count one event; return (still within the limit, window reset time)."""
         ...
 
-    async def peek(self, amount: int, minutes: int, key: str) -> tuple[bool, float]:
-        """(under the limit, window reset time) without counting."""
-        ...
-
     async def give_back(self, amount: int, minutes: int, key: str) -> None:
         """Uncount one event of the current window (one that turned out not to count)."""
         ...
@@ -70,11 +66,6 @@ class InProcessCounter:
         self._windows[(minutes, key)] = (number, count)
         return count <= amount, resets
 
-    async def peek(self, amount: int, minutes: int, key: str) -> tuple[bool, float]:
-        number, resets = self._window(minutes)
-        window, count = self._windows.get((minutes, key), (number, 0))
-        return (count if window == number else 0) < amount, resets
-
     async def give_back(self, amount: int, minutes: int, key: str) -> None:
         number, _ = self._window(minutes)
         window, count = self._windows.get((minutes, key), (number, 0))
@@ -99,12 +90,6 @@ class SharedCounter:
         item = self._item(amount, minutes)
         allowed = await self._limiter.hit(item, key)
         if allowed:
-            return True, 0.0
-        return False, (await self._limiter.get_window_stats(item, key)).reset_time
-
-    async def peek(self, amount: int, minutes: int, key: str) -> tuple[bool, float]:
-        item = self._item(amount, minutes)
-        if await self._limiter.test(item, key):
             return True, 0.0
         return False, (await self._limiter.get_window_stats(item, key)).reset_time
 
@@ -157,15 +142,6 @@ class RateLimiter:
                 log.warning("rate-limit storage failed; not given back", exc_info=True)
             raise
 
-    async def retry_after(self, amount: int, minutes: int, *key: str) -> int | None:
-        """Seconds until `key` may try again, or None if it is under its limit now."""
-        try:
-            allowed, resets = await self._counter.peek(amount, minutes, "/".join(key))
-        except Exception:
-            log.warning("rate-limit storage failed; allowing the request", exc_info=True)
-            return None
-        return None if allowed else max(1, math.ceil(resets - self._clock.now()))
-
     async def allows(self, amount: int, minutes: int, *key: str) -> bool:
         """Count one event against `key`; whether it is within `amount` (fails closed:
         for optional work, such as writing an event, not for requests)."""
@@ -207,10 +183,3 @@ class RateLimiter:
             await self._counter.give_back(amount, minutes, "/".join(key))
         except Exception:
             log.warning("rate-limit storage failed; not given back", exc_info=True)
-
-    async def count(self, amount: int, minutes: int, *key: str) -> None:
-        """Count one event (a failed sign-in, say) against `key` without deciding anything."""
-        try:
-            await self._counter.hit(amount, minutes, "/".join(key))
-        except Exception:
-            log.warning("rate-limit storage failed; not counted", exc_info=True)

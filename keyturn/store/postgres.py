@@ -89,21 +89,25 @@ class _Connection:
         try:
             row: Row | None = await self._target.fetchrow(sql, *params)
         except _DRIVER_ERRORS as error:
-            raise _translated(error) from error
+            raise self._failed(error) from error
         return row
 
     async def fetch(self, sql: str, *params: Any) -> list[Row]:
         try:
             rows: list[Row] = list(await self._target.fetch(sql, *params))
         except _DRIVER_ERRORS as error:
-            raise _translated(error) from error
+            raise self._failed(error) from error
         return rows
 
     async def execute(self, sql: str, *params: Any) -> int:
         try:
             return _count(await self._target.execute(sql, *params))
         except _DRIVER_ERRORS as error:
-            raise _translated(error) from error
+            raise self._failed(error) from error
+
+    def _failed(self, error: Exception) -> Exception:
+        """The store's exception for a driver's (where the pool may react first)."""
+        return _translated(error)
 
 
 class PostgresDialect(_Connection):
@@ -162,26 +166,9 @@ class PostgresDialect(_Connection):
         if _is_read_only(error) and (self._expiring is None or self._expiring.done()):
             self._expiring = asyncio.get_running_loop().create_task(self._pool.expire_connections())
 
-    async def fetchrow(self, sql: str, *params: Any) -> Row | None:
-        try:
-            return await super().fetchrow(sql, *params)
-        except StoreUnavailable as error:
-            self._after(error.__cause__ or error)
-            raise
-
-    async def fetch(self, sql: str, *params: Any) -> list[Row]:
-        try:
-            return await super().fetch(sql, *params)
-        except StoreUnavailable as error:
-            self._after(error.__cause__ or error)
-            raise
-
-    async def execute(self, sql: str, *params: Any) -> int:
-        try:
-            return await super().execute(sql, *params)
-        except StoreUnavailable as error:
-            self._after(error.__cause__ or error)
-            raise
+    def _failed(self, error: Exception) -> Exception:
+        self._after(error)
+        return _translated(error)
 
     # -- the refresh hot path and grant reads, batched ----------------------
 
@@ -189,8 +176,7 @@ class PostgresDialect(_Connection):
         try:
             return await self._refreshes.submit(attempt)
         except _DRIVER_ERRORS as error:
-            self._after(error)
-            raise _translated(error) from error
+            raise self._failed(error) from error
 
     async def read_grant(self, grant_id: bytes) -> Row | None:
         try:

@@ -48,13 +48,12 @@ async def test_keys_count_separately(clock: FrozenClock) -> None:
 async def test_failures_back_off_for_the_rest_of_a_long_window(clock: FrozenClock) -> None:
     limiter = RateLimiter(clock=clock)
     for _ in range(3):
-        await limiter.count(3, 15, "signin-account", "ann@example.com")
-    wait = await limiter.retry_after(3, 15, "signin-account", "ann@example.com")
-    assert wait == 15 * 60
+        assert await limiter.take(3, 15, "signin-account", "ann@example.com") is None
+    assert await limiter.take(3, 15, "signin-account", "ann@example.com") == 15 * 60
     clock.advance(10 * 60)
-    assert await limiter.retry_after(3, 15, "signin-account", "ann@example.com") == 5 * 60
+    assert await limiter.take(3, 15, "signin-account", "ann@example.com") == 5 * 60
     clock.advance(5 * 60)
-    assert await limiter.retry_after(3, 15, "signin-account", "ann@example.com") is None
+    assert await limiter.take(3, 15, "signin-account", "ann@example.com") is None
 
 
 async def test_stale_keys_are_dropped_when_a_window_rolls_over(clock: FrozenClock) -> None:
@@ -74,12 +73,11 @@ async def test_a_short_window_rolling_over_keeps_the_counts_of_a_long_one(
     hour of failed sign-ins: each window length rolls over on its own."""
     limiter = RateLimiter(clock=clock)
     for _ in range(10):
-        await limiter.count(10, 15, "signin-account", "ann@example.com")
-    assert await limiter.retry_after(10, 15, "signin-account", "ann@example.com")
+        assert await limiter.take(10, 15, "signin-account", "ann@example.com") is None
     for minute in range(5):
         clock.advance(60)
         await limiter.check(30, "refresh", f"grant-{minute}")  # a new one-minute window
-        assert await limiter.retry_after(10, 15, "signin-account", "ann@example.com")
+        assert await limiter.take(10, 15, "signin-account", "ann@example.com")
 
 
 async def test_attempts_are_counted_before_they_are_made(clock: FrozenClock) -> None:
