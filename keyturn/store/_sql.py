@@ -480,10 +480,10 @@ def delivery_from_row(row: Row) -> Delivery:
 # [$1, $2), through the key's index, and returns the keys it deleted so that the
 # next batch starts at the largest of them. Rows sharing that key and left out by
 # the limit are found again, since the lower bound is inclusive.
-def _purge(table: str, row_id: str, key: str, only: str = "") -> str:
+def _purge(table: str, row_id: str, key: str) -> str:
     return (
         f"DELETE FROM {table} WHERE {row_id} IN (SELECT {row_id} FROM {table}"
-        f" WHERE {key} >= $1 AND {key} < $2{only} ORDER BY {key} LIMIT $3)"
+        f" WHERE {key} >= $1 AND {key} < $2 ORDER BY {key} LIMIT $3)"
         f" RETURNING {key}"
     )
 

@@ -3,30 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import asyncpg
-import pytest
 
-from keyturn.store import open_store
 from keyturn.store.base import Store
 from keyturn.store.records import Advanced
-from tests.store.test_contract import attempt, make_client, make_user, new_grant
-from tests.support import create_database, drop_database
-
-
-@pytest.fixture
-async def postgres() -> AsyncIterator[tuple[Store, str]]:
-    url = await create_database()
-    store = await open_store(url, pool_size=4)
-    await store.migrate()
-    await store.create_client(make_client())
-    await store.create_user(make_user())
-    try:
-        yield store, url
-    finally:
-        await store.close()
-        await drop_database(url)
+from tests.store.test_contract import attempt, new_grant
 
 
 async def test_a_deadlocked_batch_is_retried_one_grant_at_a_time(

@@ -11,33 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
-from keyturn.store import open_store
 from keyturn.store.base import Store, StoreUnavailable
 from keyturn.store.postgres import PostgresDialect
 from keyturn.store.records import Advanced
 from keyturn.store.sql import SqlStore
-from tests.store.test_contract import attempt, make_client, make_user, new_grant
-from tests.support import POSTGRES_URL, create_database, drop_database
-
-
-@pytest.fixture
-async def postgres() -> AsyncIterator[tuple[Store, str]]:
-    url = await create_database()
-    store = await open_store(url, pool_size=3, listen=False)
-    await store.migrate()
-    await store.create_client(make_client())
-    await store.create_user(make_user())
-    try:
-        yield store, url
-    finally:
-        await store.close()
-        await drop_database(url)
+from tests.store.test_contract import attempt, make_client, new_grant
+from tests.support import POSTGRES_URL
 
 
 async def set_read_only(url: str, read_only: bool) -> None:
