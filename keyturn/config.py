@@ -105,6 +105,13 @@ class Settings(BaseSettings):
         None, "Redis URL for rate limits shared by workers and instances", secret=True
     )
     pool_size: int = _setting(10, "database connections per worker")
+    # A transaction-pooling PgBouncer drops the notices that carry client changes
+    # between instances, so the one LISTEN connection per worker may bypass it.
+    listen_database: str | None = _setting(
+        None,
+        "PostgreSQL URL for the connection that hears client changes from other "
+        "instances (default: the database URL); set it past a transaction-pooling PgBouncer",
+    )
     log_level: LogLevel = _setting("info", "debug, info, warning or error")
     log_format: LogFormat = _setting("text", "text, or json: one JSON object a line")
     access_log: bool = _setting(True, "one log line per request")
@@ -234,6 +241,13 @@ class Settings(BaseSettings):
             raise ValueError("unsupported database URL: use sqlite:///… or postgresql://…")
         return value
 
+    @field_validator("listen_database")
+    @classmethod
+    def _listen_database_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql://… URL")
+        return value
+
     @field_validator("issuer")
     @classmethod
     def _issuer_url(cls, value: str | None) -> str | None:
@@ -248,6 +262,12 @@ class Settings(BaseSettings):
     def _distinct_ports(self) -> Settings:
         if self.management_port is not None and self.management_port == self.port:
             raise ValueError("management_port must differ from port")
+        return self
+
+    @model_validator(mode="after")
+    def _listen_needs_postgres(self) -> Settings:
+        if self.listen_database is not None and self.embedded:
+            raise ValueError("listen_database needs a PostgreSQL database")
         return self
 
     @property
@@ -377,6 +397,8 @@ def _one_line(error: ValidationError, flags: Mapping[str, Any]) -> str:
     if first["type"] == "extra_forbidden":
         return f"config: {name!r} in {_source_of('config', flags)} is no setting"
     message = first["msg"].removeprefix("Value error, ")
+    if not first["loc"]:  # a rule between settings: its message names them
+        return f"{name}: {message}"
     return f"{name}: {message} (from {_source_of(name, flags)})"
 
 

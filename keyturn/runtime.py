@@ -70,7 +70,11 @@ async def open_context(
     secret or the first keys, which only `serve` and `migrate` may."""
     clock = clock or SystemClock()
     if store is None:
-        store = await open_store(settings.database_url, pool_size=settings.pool_size)
+        store = await open_store(
+            settings.database_url,
+            pool_size=settings.pool_size,
+            listen_url=settings.listen_database,
+        )
         await store.migrate()
     secret = master_secret(settings, create=create)
     return Context(

@@ -95,6 +95,12 @@ def test_the_text_form_is_a_config_file_that_reads_back(tmp_path: Path) -> None:
         ("", {"KEYTURN_SECRET_KEY": "short"}, "secret_key: must be at least 32 characters"),
         ("", {"KEYTURN_ISSUER": "ftp://x"}, "issuer: must be an absolute http(s) URL"),
         ("", {"KEYTURN_DATABASE": "mysql://x"}, "database: unsupported database URL"),
+        ("", {"KEYTURN_LISTEN_DATABASE": "sqlite:///x"}, "listen_database: must be a postgresql"),
+        (
+            "",
+            {"KEYTURN_LISTEN_DATABASE": "postgresql://h/db"},
+            "settings: listen_database needs a PostgreSQL database",
+        ),
         ('trusted_proxies = ["nope"]\n', {}, "trusted_proxies: 'nope' is not a CIDR"),
     ],
 )

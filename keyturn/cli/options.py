@@ -58,7 +58,7 @@ def _choices(annotation: Any) -> tuple[str, ...] | None:
 def _metavar(name: str, choices: tuple[str, ...] | None) -> str | None:
     if choices:
         return None
-    if name in ("database", "issuer", "redis"):
+    if name in ("database", "listen_database", "issuer", "redis"):
         return "URL"
     if name.endswith(("port",)):
         return "PORT"

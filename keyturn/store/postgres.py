@@ -116,11 +116,11 @@ class PostgresDialect(_Connection):
     skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def __init__(
-        self, pool: asyncpg.Pool, listener: asyncpg.Connection | None, url: str = ""
+        self, pool: asyncpg.Pool, listener: asyncpg.Connection | None, listen_url: str = ""
     ) -> None:
         super().__init__(pool)
         self._pool = pool
-        self._url = url
+        self._listen_url = listen_url
         self._listener = listener
         self._listens = listener is not None  # wants notices (gets them when connected)
         self._relisten: asyncio.Task[None] | None = None
@@ -134,16 +134,23 @@ class PostgresDialect(_Connection):
 
     @classmethod
     async def connect(
-        cls, url: str, *, pool_size: int = 10, listen: bool = True
+        cls, url: str, *, pool_size: int = 10, listen: bool = True, listen_url: str | None = None
     ) -> PostgresDialect:
+        """The pool on `url`; with `listen`, the LISTEN connection on `listen_url` if
+        given. A pooler in transaction mode hands a client's server connection to
+        others between transactions and drops the notices that arrive meanwhile, so
+        behind one the listener must bypass it (or use a session-mode pool)."""
+        listen_url = listen_url or url
         try:
             pool = await asyncpg.create_pool(
                 url, min_size=1, max_size=pool_size, reset=_keep_session, timeout=CONNECT_TIMEOUT
             )
-            listener = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT) if listen else None
+            listener = (
+                await asyncpg.connect(listen_url, timeout=CONNECT_TIMEOUT) if listen else None
+            )
         except _DRIVER_ERRORS as exc:
             raise StoreUnavailable(f"cannot reach PostgreSQL: {exc}") from exc
-        dialect = cls(pool, listener, url)
+        dialect = cls(pool, listener, listen_url)
         if listener is not None:
             await listener.add_listener(CHANNEL, dialect._on_notify)
         return dialect
@@ -241,7 +248,7 @@ class PostgresDialect(_Connection):
         delay = 0.1
         while not self._closing:
             try:
-                listener = await asyncpg.connect(self._url, timeout=CONNECT_TIMEOUT)
+                listener = await asyncpg.connect(self._listen_url, timeout=CONNECT_TIMEOUT)
                 await listener.add_listener(CHANNEL, self._on_notify)
             except _DRIVER_ERRORS:
                 await asyncio.sleep(delay)
