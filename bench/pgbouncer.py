@@ -97,10 +97,12 @@ def pgbouncer(binary: str, database: str, mode: str) -> Iterator[tuple[str, int]
     if os.geteuid() == 0:  # PgBouncer refuses to run as root: it drops to postgres
         shutil.chown(folder, "postgres")
         command += ["--user", "postgres"]
-    with process(command, {}) as proc:
-        wait_port(port)
-        yield f"postgresql://postgres@127.0.0.1:{port}/{name}", proc.pid
-    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        with process(command, {}) as proc:
+            wait_port(port)
+            yield f"postgresql://postgres@127.0.0.1:{port}/{name}", proc.pid
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def notices_heard(listen_url: str, database: str, sent: int = 5) -> int:

@@ -114,9 +114,8 @@ def bucket(frame: Frame) -> str:
 
 
 def keyturn_function(frame: Frame) -> str | None:
-    if "/keyturn/" not in frame.file.replace("\\", "/"):
-        return None
-    return f"{component(frame.file)}.{frame.function}"
+    module = component(frame.file)
+    return f"{module}.{frame.function}" if module.startswith("keyturn.") else None
 
 
 def summarise(lines: Iterable[str]) -> Profile:

@@ -111,6 +111,7 @@ class Settings(BaseSettings):
         None,
         "PostgreSQL URL for the connection that hears client changes from other "
         "instances (default: the database URL); set it past a transaction-pooling PgBouncer",
+        secret=True,  # for `config show`: a password in the URL is replaced, as in database
     )
     log_level: LogLevel = _setting("info", "debug, info, warning or error")
     log_format: LogFormat = _setting("text", "text, or json: one JSON object a line")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 from keyturn.cli.parser import build_parser
 from keyturn.config import Settings
 from testkit.services import POSTGRES_URL, SECRET_KEY, running_server
+from tests.support import create_database, drop_database
 
 
 def keyturn(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -65,12 +67,15 @@ def test_show_replaces_every_secret(tmp_path: Path) -> None:
         str(config),
         "--database",
         "postgresql://keyturn:pg-password-42@db:5432/keyturn",
+        "--listen-database",
+        "postgresql://keyturn:listen-password-7@db:5432/keyturn",
     )
     assert result.returncode == 0, result.stderr
-    for secret in (SECRET_KEY, "hunter2hunter2", "pg-password-42"):
+    for secret in (SECRET_KEY, "hunter2hunter2", "pg-password-42", "listen-password-7"):
         assert secret not in result.stdout + result.stderr
     assert 'secret_key = "***"' in result.stdout
     assert 'database = "postgresql://keyturn:***@db:5432/keyturn"' in result.stdout
+    assert 'listen_database = "postgresql://keyturn:***@db:5432/keyturn"' in result.stdout
     as_json = shown("--config", str(config))
     assert as_json["secret_key"] == "***" and as_json["redis"] == "redis://:***@h:6379/0"
 
@@ -199,6 +204,30 @@ def test_an_unreachable_database_is_one_line_naming_it(tmp_path: Path) -> None:
         [line] = result.stderr.strip().splitlines()
         assert line.startswith("keyturn: database: cannot reach PostgreSQL"), line
         assert "issuer" not in result.stdout  # nothing claims to have started
+
+
+async def test_an_unreachable_listen_database_stops_serve_in_one_line(tmp_path: Path) -> None:
+    database = await create_database()
+    try:
+        result = await asyncio.to_thread(
+            keyturn,
+            "serve",
+            "--database",
+            database,
+            "--listen-database",
+            "postgresql://postgres@127.0.0.1:1/keyturn",
+            "--data-dir",
+            str(tmp_path),
+            KEYTURN_SECRET_KEY=SECRET_KEY,
+        )
+    finally:
+        await drop_database(database)
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(
+        "keyturn: database: cannot reach PostgreSQL for LISTEN (listen_database)"
+    ), line
+    assert "issuer" not in result.stdout
 
 
 def test_several_workers_without_redis_warn_that_limits_are_per_worker(tmp_path: Path) -> None:

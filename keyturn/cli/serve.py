@@ -72,7 +72,13 @@ def _multiprocess_metrics() -> str:
 
 async def _prepare(settings: Settings) -> None:
     """Migrate and create the first keys once, before any worker starts."""
-    store = await open_store(settings.database_url, pool_size=2, listen=False)
+    # A listen_database is tried here too, so a wrong one fails in one line at start.
+    store = await open_store(
+        settings.database_url,
+        pool_size=2,
+        listen=settings.listen_database is not None,
+        listen_url=settings.listen_database,
+    )
     try:
         await store.migrate()
         await open_context(settings, store=store, create=True)

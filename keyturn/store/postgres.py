@@ -145,11 +145,16 @@ class PostgresDialect(_Connection):
             pool = await asyncpg.create_pool(
                 url, min_size=1, max_size=pool_size, reset=_keep_session, timeout=CONNECT_TIMEOUT
             )
-            listener = (
-                await asyncpg.connect(listen_url, timeout=CONNECT_TIMEOUT) if listen else None
-            )
         except _DRIVER_ERRORS as exc:
             raise StoreUnavailable(f"cannot reach PostgreSQL: {exc}") from exc
+        listener = None
+        if listen:
+            try:
+                listener = await asyncpg.connect(listen_url, timeout=CONNECT_TIMEOUT)
+            except _DRIVER_ERRORS as exc:
+                pool.terminate()
+                where = "" if listen_url == url else " for LISTEN (listen_database)"
+                raise StoreUnavailable(f"cannot reach PostgreSQL{where}: {exc}") from exc
         dialect = cls(pool, listener, listen_url)
         if listener is not None:
             await listener.add_listener(CHANNEL, dialect._on_notify)
