@@ -33,13 +33,12 @@ from bench import common  # noqa: E402
 from bench.common import SECRET_KEY, Row  # noqa: E402
 from bench.databases import fresh_database  # noqa: E402
 from bench.load import chains, measure, wrk  # noqa: E402
-from bench.processes import process, tree  # noqa: E402
+from bench.processes import tree  # noqa: E402
 from bench.report import table  # noqa: E402
-from bench.systems.keyturn import keyturn_app, serve_command  # noqa: E402
+from bench.systems.keyturn import keyturn_app, keyturn_server  # noqa: E402
 from keyturn.config import Secret, Settings  # noqa: E402
 from keyturn.oauth.tokens import mint_refresh_token  # noqa: E402
 from keyturn.runtime import open_context  # noqa: E402
-from testkit.services import free_port  # noqa: E402
 
 CHAINS = 3000
 USERS = 1_000_000
@@ -182,12 +181,9 @@ def main() -> None:
         data = Path(tempfile.mkdtemp(prefix="kt-growth-"))
         auth, _ = keyturn_app(database, data)
         pool = asyncio.run(chain_tokens(database, auth[0], CHAINS))
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        command = serve_command(port, database, data)
         # The server's own purge would take the expired grants before `keyturn gc` does.
-        env = {"KEYTURN_SECRET_KEY": SECRET_KEY, "KEYTURN_GC_INTERVAL": "86400"}
-        with process(command, env, ready=f"{base}/healthz") as proc:
+        env = {"KEYTURN_GC_INTERVAL": "86400"}
+        with keyturn_server(database, data, env=env) as (proc, base):
             pids = lambda: tree(proc.pid)  # noqa: E731
             rows += chains(
                 f"{CHAINS:,} grants",

@@ -39,13 +39,13 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: bench/, keyturn/ and testkit/ from the root
 
-from bench.common import PASSWORD, REDIRECT, SECRET_KEY, Row  # noqa: E402
+from bench.common import PASSWORD, REDIRECT, Row  # noqa: E402
 from bench.databases import fresh_database  # noqa: E402
 from bench.load import chains  # noqa: E402
 from bench.processes import process, tree  # noqa: E402
 from bench.report import table  # noqa: E402
 from bench.seed import keyturn_tokens  # noqa: E402
-from bench.systems.keyturn import keyturn_app, serve_command  # noqa: E402
+from bench.systems.keyturn import keyturn_app, keyturn_server  # noqa: E402
 from testkit.services import free_port  # noqa: E402
 
 TOKENS = 3000
@@ -140,13 +140,8 @@ def run_path(
 ) -> list[Row]:
     """`keyturn serve` on `url`; refresh chains at each connection count."""
     (client, email) = auth
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    command = serve_command(port, url, data)
     try:
-        with process(
-            command, {"KEYTURN_SECRET_KEY": SECRET_KEY, **env}, ready=f"{base}/healthz"
-        ) as proc:
+        with keyturn_server(url, data, env=env) as (proc, base):
             if not pool:
                 pool += asyncio.run(
                     keyturn_tokens(base, *client, REDIRECT, email, PASSWORD, TOKENS)

@@ -32,14 +32,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: bench/, keyturn/ and testkit/ from the root
 
-from bench.common import PASSWORD, REDIRECT, SECRET_KEY  # noqa: E402
+from bench.common import PASSWORD, REDIRECT  # noqa: E402
 from bench.cpu import cpu_seconds  # noqa: E402
 from bench.databases import fresh_database  # noqa: E402
 from bench.load import wrk  # noqa: E402
-from bench.processes import process, tree  # noqa: E402
+from bench.processes import tree  # noqa: E402
 from bench.seed import keyturn_tokens  # noqa: E402
-from bench.systems.keyturn import keyturn_app, serve_command  # noqa: E402
-from testkit.services import free_port  # noqa: E402
+from bench.systems.keyturn import keyturn_app, keyturn_server  # noqa: E402
 
 PY_SPY = Path(sys.executable).with_name("py-spy")
 SAMPLE_RATE = 250  # per second; py-spy's default of 100 leaves small parts in the noise
@@ -246,10 +245,7 @@ def main() -> None:
     with fresh_database() as database:
         data = Path(tempfile.mkdtemp(prefix="kt-profile-"))
         auth, email = keyturn_app(database, data)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        command = serve_command(port, database, data)
-        with process(command, {"KEYTURN_SECRET_KEY": SECRET_KEY}, ready=f"{base}/healthz") as proc:
+        with keyturn_server(database, data) as (proc, base):
             pool = asyncio.run(keyturn_tokens(base, *auth, REDIRECT, email, PASSWORD, 3000))
             wrk(base, pool, auth, conns, 2)  # warm up: prepared statements, caches
             refresh = profiled(

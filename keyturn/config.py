@@ -88,7 +88,9 @@ class Settings(BaseSettings):
     port: int = _setting(8000, "port to listen on")
     workers: int = _setting(1, "worker processes")
     database: str | None = _setting(
-        None, "database URL, sqlite:///… or postgresql://… (default: SQLite in the data dir)"
+        None,
+        "database URL, sqlite:///… or postgresql://… (default: SQLite in the data dir)",
+        secret=True,  # for `config show`: a password in the URL is replaced
     )
     issuer: str | None = _setting(
         None, "the URL clients reach this server at (default: http://HOST:PORT)"
@@ -111,7 +113,7 @@ class Settings(BaseSettings):
         None,
         "PostgreSQL URL for the connection that hears client changes from other "
         "instances (default: the database URL); set it past a transaction-pooling PgBouncer",
-        secret=True,  # for `config show`: a password in the URL is replaced, as in database
+        secret=True,  # for `config show`: a password in the URL is replaced
     )
     log_level: LogLevel = _setting("info", "debug, info, warning or error")
     log_format: LogFormat = _setting("text", "text, or json: one JSON object a line")
@@ -436,7 +438,7 @@ def shown(settings: Settings) -> dict[str, Any]:
             value = [str(item) for item in value]
         elif isinstance(value, dict):
             value = {k: v.model_dump(exclude_none=True) for k, v in value.items()}
-        elif isinstance(value, str) and (secret or name == "database"):
+        elif isinstance(value, str) and secret:
             value = _without_password(value)
         out[name] = value
     return out

@@ -11,6 +11,8 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from bench import common
@@ -48,6 +50,21 @@ def serve_command(port: int, database: str, data: Path, workers: int = 1) -> lis
         "--workers",
         str(workers),
     ]
+
+
+@contextmanager
+def keyturn_server(
+    database: str, data: Path, workers: int = 1, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`keyturn serve` on a free loopback port until the block ends, once /healthz
+    answers: its process and base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = serve_command(port, database, data, workers)
+    with process(
+        command, {"KEYTURN_SECRET_KEY": SECRET_KEY, **(env or {})}, ready=f"{base}/healthz"
+    ) as proc:
+        yield proc, base
 
 
 def keyturn_app(database: str, data: Path, *client_options: str) -> tuple[tuple[str, str], str]:
@@ -101,11 +118,8 @@ def bench_keyturn(
 ) -> list[Row]:
     rows: list[Row] = []
     data = Path(tempfile.mkdtemp(prefix="kt-bench-"))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     auth, email = keyturn_app(database, data)
-    command = serve_command(port, database, data, workers)
-    with process(command, {"KEYTURN_SECRET_KEY": SECRET_KEY}, ready=f"{base}/healthz") as proc:
+    with keyturn_server(database, data, workers) as (proc, base):
         pool = asyncio.run(keyturn_tokens(base, *auth, REDIRECT, email, PASSWORD, tokens))
         with_db = database.startswith("postgres")
         rows += chains(
