@@ -5,12 +5,13 @@
 --     dropdb -h 127.0.0.1 -U postgres layout
 --
 -- Standalone tables (no keyturn schema needed), ten grants a user as in
--- bench/growth.py. `today` is the grants table as migrations 0001-0009 leave it;
--- `compact` keeps what the refresh path reads, in the order that wastes no padding:
--- 8-byte columns first, then 4-, 2- and 1-byte ones, then the variable-length ones;
--- a uuid key; the address as inet; the access scope NULL when it equals the scope;
--- no network columns (the network is a function of the address, and the previous
--- one is needed only by the statement that refreshes). Takes about two minutes.
+-- bench/growth.py. `today` is the grants table as migrations 0001-0009 left it;
+-- `compact` is the layout migration 0010 rewrites it into: 8-byte columns first, then
+-- 4-, 2- and 1-byte ones, then the variable-length ones, so no alignment padding is
+-- wasted; a uuid key; the address as inet; the access scope NULL when it equals the
+-- scope; no network columns (the network is a function of the address, and the
+-- previous use is read by the refresh statement from the row it replaces).
+-- Takes about two minutes.
 \set ON_ERROR_STOP on
 DROP TABLE IF EXISTS today, compact;
 CREATE TABLE today (
@@ -43,7 +44,7 @@ CREATE TABLE compact (
     rotated_at float8 NOT NULL, last_used_at float8 NOT NULL,
     window_start float8 NOT NULL DEFAULT 0, auth_time float8, revoked_at float8,
     refresh_generation int NOT NULL DEFAULT 0, access_generation int NOT NULL DEFAULT 0,
-    revoked_access_generation int, window_count smallint NOT NULL DEFAULT 0,
+    revoked_access_generation int, window_count int NOT NULL DEFAULT 0,
     auth_level smallint NOT NULL DEFAULT 1, has_refresh bool NOT NULL,
     grant_id uuid PRIMARY KEY, client_id text NOT NULL, user_id text, scope text NOT NULL,
     access_scope text, last_ip inet, revoked_reason text);

@@ -63,10 +63,9 @@ async def chain_tokens(database: str, client_id: str, count: int) -> list[str]:
                 "grants",
                 records=[
                     (
-                        g,
+                        uuid.UUID(bytes=g),
                         client_id,
                         user_id,
-                        SCOPE,
                         SCOPE,
                         now,
                         now,
@@ -83,7 +82,6 @@ async def chain_tokens(database: str, client_id: str, count: int) -> list[str]:
                     "client_id",
                     "user_id",
                     "scope",
-                    "access_scope",
                     "auth_time",
                     "created_at",
                     "expires_at",
@@ -114,14 +112,15 @@ async def fill(database: str, client_id: str, grants: int, expired: int) -> floa
         for start in range(0, grants, BATCH):
             end = min(grants, start + BATCH)
             await connection.execute(
-                "INSERT INTO grants (grant_id, client_id, user_id, scope, access_scope,"
+                "INSERT INTO grants (grant_id, client_id, user_id, scope,"
                 " auth_time, created_at, expires_at, refresh_generation, access_generation,"
-                " access_expires_at, rotated_at, last_used_at, last_ip, has_refresh, network)"
-                " SELECT decode(md5('g' || i), 'hex'), $1, md5('u' || (i % $2 + 1)), $3, $3,"
+                " access_expires_at, rotated_at, last_used_at, last_ip, has_refresh,"
+                " window_start, window_count)"
+                " SELECT md5('g' || i)::uuid, $1, md5('u' || (i % $2 + 1)), $3,"
                 " t - 86400, t - 86400,"
                 " CASE WHEN i <= $4 THEN t - 400 * 86400 + i * 0.01 ELSE t + $5 END,"
-                " 7, 7, t + 3600, t - 60, t - 60, '203.0.113.' || (i % 250), TRUE,"
-                " '203.0.113.0/24'"
+                " 7, 7, t + 3600, t - 60, t - 60, ('203.0.113.' || (i % 250))::inet, TRUE,"
+                " t - 60, 1"
                 " FROM generate_series($6::bigint, $7::bigint) AS i,"
                 " (SELECT extract(epoch from now()) AS t) AS clock",
                 client_id,

@@ -70,16 +70,12 @@ class Signal:
 def refresh_signals(grant: Grant, now: float, policies: SignalPolicies) -> list[Signal]:
     """What the refresh that just advanced `grant` shows, from the row it returned."""
     found: list[Signal] = []
-    moved = (
-        grant.prev_network is not None
-        and grant.network is not None
-        and grant.network != grant.prev_network
-    )
+    network, before = grant.network, grant.prev_network
+    moved = before is not None and network is not None and network != before
     if moved:
         found.append(
             Signal(
-                EventKind.REFRESH_NETWORK_CHANGED,
-                {"from_network": grant.prev_network, "to_network": grant.network},
+                EventKind.REFRESH_NETWORK_CHANGED, {"from_network": before, "to_network": network}
             )
         )
     storm = policies.refresh_storm.threshold
@@ -95,7 +91,7 @@ def refresh_signals(grant: Grant, now: float, policies: SignalPolicies) -> list[
             found.append(
                 Signal(
                     EventKind.DORMANT_GRANT_USED,
-                    {"idle_days": round(idle / DAY, 1), "to_network": grant.network},
+                    {"idle_days": round(idle / DAY, 1), "to_network": network},
                 )
             )
     return found

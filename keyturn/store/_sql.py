@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any, Protocol
 
-from keyturn.store.networks import network_of
+from keyturn.store.networks import stored_ip
 from keyturn.store.records import (
     AuthorizationCode,
     Client,
@@ -34,6 +34,8 @@ class Row(Protocol):
 
     def __getitem__(self, index: int, /) -> Any: ...
 
+    def __len__(self) -> int: ...
+
 
 CLIENT_COLUMNS = (
     "client_id, name, secret_hash, redirect_uris, scope, grant_types, access_ttl,"
@@ -45,13 +47,26 @@ USER_COLUMNS = (
     "user_id, email, password_hash, owner_client_id, registration_code_hash,"
     " claimed_at, enhanced_security, created_at, disabled"
 )
+# The grants table stores the access scope only where a refresh narrowed it (NULL:
+# the grant's own scope), so reads say COALESCE and writes say NULLIF.
 GRANT_COLUMNS = (
     "grant_id, client_id, user_id, scope, access_scope, auth_time, created_at,"
     " expires_at, refresh_generation, access_generation, access_expires_at,"
     " rotated_at, last_used_at, last_ip, revoked_at, revoked_reason, has_refresh,"
-    " revoked_access_generation, network, prev_network, prev_used_at, window_count,"
-    " auth_level"
+    " revoked_access_generation, window_count, auth_level"
 )
+
+
+def _grant_read(table: str = "") -> str:
+    """GRANT_COLUMNS as a SELECT or RETURNING list (qualified by `table` if given)."""
+    t = f"{table}." if table else ""
+    return ", ".join(
+        f"COALESCE({t}access_scope, {t}scope)" if name == "access_scope" else t + name
+        for name in GRANT_COLUMNS.split(", ")
+    )
+
+
+GRANT_READ = _grant_read()
 EVENT_COLUMNS = "event_id, at, kind, client_id, user_id, grant_id, ip, detail, actor"
 KEY_COLUMNS = "kid, kind, sealed, created_at, retired_at"
 
@@ -157,66 +172,83 @@ SET_SESSION_LEVEL = "UPDATE sessions SET auth_level = $2, session_hash = $3 WHER
 
 INSERT_GRANT = (
     f"INSERT INTO grants ({GRANT_COLUMNS}) VALUES"
-    " ($1, $2, $3, $4, $4, $5, $6, $7, 0, 0, $8, $6, $6, $9, NULL, NULL, $10, NULL,"
-    " $11, NULL, NULL, 0, $12)"
-    f" RETURNING {GRANT_COLUMNS}"
+    " ($1, $2, $3, $4, NULL, $5, $6, $7, 0, 0, $8, $6, $6, $9, NULL, NULL, $10, NULL, 0, $11)"
+    f" RETURNING {GRANT_READ}"
 )
-SELECT_GRANT = f"SELECT {GRANT_COLUMNS} FROM grants WHERE grant_id = $1"
+SELECT_GRANT = f"SELECT {GRANT_READ} FROM grants WHERE grant_id = $1"
 
 # The refresh itself (RFC 6749 §6): one conditional UPDATE of one row. The
 # WHERE clause is the whole validity check, so of many concurrent callers
 # presenting the same generation exactly one matches.
 #   $1 grant_id  $2 client_id  $3 presented generation  $4 now
 #   $5 rotate (0 or 1)  $6 access scope or NULL for the grant's scope
-#   $7 access expiry  $8 idle cutoff  $9 ip  $10 network  $11 the client's minimum
+#   $7 access expiry  $8 idle cutoff  $9 ip  $10 the client's minimum
 #   authentication level (a grant issued below it is refused: policy_changed)
-# It also keeps what the anomaly signals read, in the same statement: the previous
-# network and use (SET reads the row as it was), and the count of refreshes in the
-# current window of one access-token lifetime ($7 - $4).
-ADVANCE_REFRESH = (
+# It also counts the refreshes in the current window of one access-token
+# lifetime ($7 - $4), for the anomaly signals.
+_ADVANCE_SET = (
     "UPDATE grants SET refresh_generation = refresh_generation + $5,"
     " access_generation = access_generation + 1,"
-    " access_scope = COALESCE($6, scope),"
+    " access_scope = NULLIF($6, scope),"
     " access_expires_at = CASE WHEN $7 < expires_at THEN $7 ELSE expires_at END,"
     " rotated_at = $4, last_used_at = $4, last_ip = $9,"
-    " prev_network = network, network = $10, prev_used_at = last_used_at,"
     " window_count = CASE WHEN $4 - window_start < $7 - $4 THEN window_count + 1 ELSE 1 END,"
     " window_start = CASE WHEN $4 - window_start < $7 - $4 THEN window_start ELSE $4 END"
+)
+_ADVANCE_WHERE = (
     " WHERE grant_id = $1 AND client_id = $2 AND refresh_generation = $3"
     " AND has_refresh AND revoked_at IS NULL AND expires_at > $4 AND last_used_at >= $8"
-    " AND auth_level >= $11"
-    f" RETURNING {GRANT_COLUMNS}"
+    " AND auth_level >= $10"
 )
+# PostgreSQL: the signals also want the address and time of the use before this
+# one. RETURNING sees only the new row, so the statement joins the row as it was,
+# locked first (FOR UPDATE) so that it is the very version the UPDATE replaces;
+# the row stores no copy of them.
+ADVANCE_REFRESH = (
+    _ADVANCE_SET + " FROM (SELECT last_ip AS prev_ip, last_used_at AS prev_used_at FROM grants"
+    " WHERE grant_id = $1 FOR UPDATE) AS old"
+    + _ADVANCE_WHERE
+    + f" RETURNING {GRANT_READ}, prev_ip, prev_used_at"
+)
+# SQLite (whose RETURNING cannot name another table): the same UPDATE alone, run
+# inside a write transaction after reading SELECT_PREVIOUS_USE.
+ADVANCE_REFRESH_IN_PLACE = _ADVANCE_SET + _ADVANCE_WHERE + f" RETURNING {GRANT_READ}"
+SELECT_PREVIOUS_USE = "SELECT last_ip, last_used_at FROM grants WHERE grant_id = $1"
+
 # PostgreSQL only: the same refresh for many grants in one statement (see
 # store/batching.py). Each parameter is an array with one element per attempt,
 # in the order of ADVANCE_REFRESH's parameters; each returned row is a grant
-# that advanced. Callers never put one grant_id twice in a batch.
-_G_GRANT_COLUMNS = ", ".join(f"g.{name.strip()}" for name in GRANT_COLUMNS.split(","))
+# that advanced. Callers never put one grant_id twice in a batch. The rows as
+# they were are locked in key order, so two batches lock their rows in the same
+# order and rarely deadlock.
+_G_GRANT_READ = _grant_read("g")
 ADVANCE_REFRESH_BATCH = (
     "UPDATE grants AS g SET refresh_generation = g.refresh_generation + a.rotate,"
     " access_generation = g.access_generation + 1,"
-    " access_scope = COALESCE(a.access_scope, g.scope),"
+    " access_scope = NULLIF(a.access_scope, g.scope),"
     " access_expires_at = CASE WHEN a.access_expires_at < g.expires_at"
     " THEN a.access_expires_at ELSE g.expires_at END,"
     " rotated_at = a.now, last_used_at = a.now, last_ip = a.ip,"
-    " prev_network = g.network, network = a.network, prev_used_at = g.last_used_at,"
     " window_count = CASE WHEN a.now - g.window_start < a.access_expires_at - a.now"
     " THEN g.window_count + 1 ELSE 1 END,"
     " window_start = CASE WHEN a.now - g.window_start < a.access_expires_at - a.now"
     " THEN g.window_start ELSE a.now END"
-    " FROM unnest($1::bytea[], $2::text[], $3::bigint[], $4::float8[], $5::int[],"
-    " $6::text[], $7::float8[], $8::float8[], $9::text[], $10::text[], $11::int[])"
+    " FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::float8[], $5::int[],"
+    " $6::text[], $7::float8[], $8::float8[], $9::inet[], $10::int[])"
     " AS a(grant_id, client_id, generation, now, rotate, access_scope, access_expires_at,"
-    " idle_cutoff, ip, network, min_level)"
+    " idle_cutoff, ip, min_level),"
+    " (SELECT grant_id AS prev_of, last_ip AS prev_ip, last_used_at AS prev_used_at"
+    " FROM grants WHERE grant_id = ANY($1::uuid[]) ORDER BY grant_id FOR UPDATE) AS old"
     # The ANY() restates the join key so the primary-key index is used even
     # before the planner has statistics (a fresh database).
-    " WHERE g.grant_id = ANY($1::bytea[]) AND g.grant_id = a.grant_id AND g.client_id = a.client_id"
+    " WHERE g.grant_id = ANY($1::uuid[]) AND g.grant_id = a.grant_id AND old.prev_of = a.grant_id"
+    " AND g.client_id = a.client_id"
     " AND g.refresh_generation = a.generation AND g.has_refresh AND g.revoked_at IS NULL"
     " AND g.expires_at > a.now AND g.last_used_at >= a.idle_cutoff"
     " AND g.auth_level >= a.min_level"
-    f" RETURNING {_G_GRANT_COLUMNS}"
+    f" RETURNING {_G_GRANT_READ}, old.prev_ip, old.prev_used_at"
 )
-SELECT_GRANTS_BY_ID = f"SELECT {GRANT_COLUMNS} FROM grants WHERE grant_id = ANY($1::bytea[])"
+SELECT_GRANTS_BY_ID = f"SELECT {GRANT_READ} FROM grants WHERE grant_id = ANY($1::uuid[])"
 
 REVOKE_GRANT = (
     "UPDATE grants SET revoked_at = $3, revoked_reason = $2"
@@ -256,7 +288,7 @@ def list_grants_sql(
         clauses.append("revoked_at IS NULL AND expires_at > $1")
     owner_clauses, owner_values = _owner_filter(user_id, client_id, first=len(values) + 1)
     where = " AND ".join(clauses + owner_clauses) or "TRUE"
-    return f"SELECT {GRANT_COLUMNS} FROM grants WHERE {where} ORDER BY created_at", [
+    return f"SELECT {GRANT_READ} FROM grants WHERE {where} ORDER BY created_at", [
         *values,
         *owner_values,
     ]
@@ -393,7 +425,7 @@ def numbered(clauses: list[tuple[str, Any]]) -> tuple[list[str], list[Any]]:
 
 SELECT_CLIENT_PAGE = f"SELECT {CLIENT_COLUMNS} FROM clients"
 SELECT_USER_PAGE = f"SELECT {USER_READ_COLUMNS} FROM users"
-SELECT_GRANT_PAGE = f"SELECT {GRANT_COLUMNS} FROM grants"
+SELECT_GRANT_PAGE = f"SELECT {GRANT_READ} FROM grants"
 SELECT_EVENT_PAGE = f"SELECT {EVENT_COLUMNS} FROM events"
 
 # -- events and keys -----------------------------------------------------------
@@ -613,9 +645,8 @@ def new_grant_values(new: NewGrant) -> tuple[Any, ...]:
         new.created_at,
         new.expires_at,
         new.access_expires_at,
-        new.ip,
+        stored_ip(new.ip),
         new.has_refresh,
-        network_of(new.ip),
         new.auth_level,
     )
 
@@ -631,13 +662,15 @@ def refresh_values(attempt: RefreshAttempt) -> tuple[Any, ...]:
         attempt.access_scope,
         attempt.now + attempt.access_ttl,
         attempt.idle_cutoff,
-        attempt.ip,
-        network_of(attempt.ip),
+        stored_ip(attempt.ip),
         attempt.min_auth_level,
     )
 
 
 def grant_from_row(row: Row) -> Grant:
+    """A grant from GRANT_READ's columns, followed (on a refresh's row) by the
+    previous use's address and time."""
+    refreshed = len(row) > _GRANT_READ_COUNT
     return Grant(
         grant_id=bytes(row[0]),
         client_id=row[1],
@@ -657,12 +690,14 @@ def grant_from_row(row: Row) -> Grant:
         revoked_reason=row[15],
         has_refresh=bool(row[16]),
         revoked_access_generation=row[17],
-        network=row[18],
-        prev_network=row[19],
-        prev_used_at=row[20],
-        window_count=row[21],
-        auth_level=row[22],
+        window_count=row[18],
+        auth_level=row[19],
+        prev_ip=row[20] if refreshed else None,
+        prev_used_at=row[21] if refreshed else None,
     )
+
+
+_GRANT_READ_COUNT = len(GRANT_COLUMNS.split(", "))
 
 
 def event_from_row(row: Row) -> Event:

@@ -143,7 +143,12 @@ class PostgresDialect(_Connection):
         listen_url = listen_url or url
         try:
             pool = await asyncpg.create_pool(
-                url, min_size=1, max_size=pool_size, reset=_keep_session, timeout=CONNECT_TIMEOUT
+                url,
+                min_size=1,
+                max_size=pool_size,
+                init=_as_stored,
+                reset=_keep_session,
+                timeout=CONNECT_TIMEOUT,
             )
         except _DRIVER_ERRORS as exc:
             raise StoreUnavailable(f"cannot reach PostgreSQL: {exc}") from exc
@@ -296,6 +301,21 @@ class PostgresDialect(_Connection):
             except (TimeoutError, OSError, asyncpg.PostgresError):
                 listener.terminate()
         await self._pool.close()
+
+
+async def _as_stored(conn: asyncpg.Connection) -> None:
+    """Grant ids and addresses in the form the rest of keyturn holds them.
+
+    A grant id is 16 random bytes everywhere else (inside tokens, in events); the
+    grants table keeps it as a `uuid` because that type has no length header and
+    a narrower index key than `bytea`. Its binary form is exactly those 16 bytes,
+    so they pass through unchanged rather than as `uuid.UUID` objects. An address
+    (`inet`) passes as its text, which for a single host is the bare address.
+    """
+    await conn.set_type_codec(
+        "uuid", schema="pg_catalog", format="binary", encoder=bytes, decoder=bytes
+    )
+    await conn.set_type_codec("inet", schema="pg_catalog", format="text", encoder=str, decoder=str)
 
 
 async def _keep_session(_conn: asyncpg.Connection) -> None:

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from keyturn.store.networks import network_of
+
 
 class EventKind(StrEnum):
     """What an event records; the value is what `keyturn events` and the API show."""
@@ -136,6 +138,10 @@ class SecondFactor:
     recovery_hash: bytes | None = None
 
 
+# A grant id is 16 random bytes; the store keeps it as a uuid.
+GRANT_ID_BYTES = 16
+
+
 @dataclass(frozen=True, slots=True)
 class Grant:
     """One authorisation: the family of every token issued from it (docs/design.md)."""
@@ -159,14 +165,25 @@ class Grant:
     has_refresh: bool
     # The access generation an RFC 7009 revocation retired last (None: never).
     revoked_access_generation: int | None = None
-    # For the anomaly signals: the network (/24, /48) of the latest refresh and of the
-    # one before, when the one before was, and refreshes in the current window.
-    network: str | None = None
-    prev_network: str | None = None
-    prev_used_at: float | None = None
+    # For the anomaly signals: the address and time of the use before this one, set
+    # only on the grant a refresh returns (from the row it replaced); they say what
+    # the refresh changed, not what the grant is, so equality ignores them.
+    prev_ip: str | None = field(default=None, compare=False)
+    prev_used_at: float | None = field(default=None, compare=False)
+    # Refreshes in the current window of one access-token lifetime.
     window_count: int = 0
     # How strongly the user signed in: 1 password, 2 password and a second factor.
     auth_level: int = 1
+
+    @property
+    def network(self) -> str | None:
+        """The network (/24, /48) of the latest use."""
+        return network_of(self.last_ip)
+
+    @property
+    def prev_network(self) -> str | None:
+        """The network of the use before it (None on a grant no refresh returned)."""
+        return network_of(self.prev_ip)
 
     @property
     def issued_access_generation(self) -> int:

@@ -19,6 +19,7 @@ from keyturn.store.base import EmailTaken, SchemaTooNew, classify_miss
 from keyturn.store.dialect import Dialect, Duplicate, Row, Statements
 from keyturn.store.migrations import CREATE_LEDGER, Migration, load_migrations
 from keyturn.store.records import (
+    GRANT_ID_BYTES,
     Advanced,
     AuthorizationCode,
     Client,
@@ -417,6 +418,8 @@ class SqlStore:
         return q.grant_from_row(row)
 
     async def get_grant(self, grant_id: bytes) -> Grant | None:
+        if _names_no_grant(grant_id):
+            return None
         row = await self._db.read_grant(grant_id)
         return None if row is None else q.grant_from_row(row)
 
@@ -468,6 +471,8 @@ class SqlStore:
         client_id: str | None = None,
         event: NewEvent | None = None,
     ) -> bool:
+        if _names_no_grant(grant_id):
+            return False
         async with self._db.transaction() as tx:
             if client_id is None:
                 changed = await tx.execute(q.REVOKE_GRANT, grant_id, reason, now)
@@ -484,6 +489,8 @@ class SqlStore:
     ) -> bool:
         """The user took an application's access back: revoke the grant (if it is theirs)
         and forget their consent, so the application must ask again."""
+        if _names_no_grant(grant_id):
+            return False
         async with self._db.transaction() as tx:
             row = await tx.fetchrow(q.SELECT_GRANT + self._db.lock_row, grant_id)
             grant = None if row is None else q.grant_from_row(row)
@@ -512,6 +519,8 @@ class SqlStore:
         return count
 
     async def revoke_access(self, grant_id: bytes, access_generation: int) -> bool:
+        if _names_no_grant(grant_id):
+            return False
         return await self._db.execute(q.REVOKE_ACCESS, grant_id, access_generation) == 1
 
     async def list_grants(
@@ -887,6 +896,12 @@ class SqlStore:
 
     async def close(self) -> None:
         await self._db.close()
+
+
+def _names_no_grant(grant_id: bytes) -> bool:
+    """An id of another length (from a form or a URL) names no grant; PostgreSQL's
+    uuid column would refuse it as a protocol error rather than find nothing."""
+    return len(grant_id) != GRANT_ID_BYTES
 
 
 def _refuse_newer(done: set[int], known: list[Migration]) -> None:

@@ -33,7 +33,8 @@ def _s(sql: str) -> str:
     return q.sqlite_dialect(sql)
 
 
-_ADVANCE_REFRESH = _s(q.ADVANCE_REFRESH)
+_ADVANCE_REFRESH = _s(q.ADVANCE_REFRESH_IN_PLACE)
+_SELECT_PREVIOUS_USE = _s(q.SELECT_PREVIOUS_USE)
 
 
 def _translated(error: sqlite3.Error) -> Exception:
@@ -135,12 +136,21 @@ class SQLiteDialect(_Connection):
         await self.execute("COMMIT")
 
     async def advance_refresh(self, attempt: RefreshAttempt) -> Row | None:
+        # The previous use is read under the same write lock as the UPDATE, so it
+        # is the row the UPDATE replaces even with other processes writing.
+        db = self._db
         try:
-            cursor = self._db.execute(_ADVANCE_REFRESH, q.refresh_values(attempt))
-            row: Row | None = cursor.fetchone()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                previous = db.execute(_SELECT_PREVIOUS_USE, (attempt.grant_id,)).fetchone()
+                row = db.execute(_ADVANCE_REFRESH, q.refresh_values(attempt)).fetchone()
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
         except sqlite3.Error as error:
             raise _translated(error) from error
-        return row
+        return None if row is None else (*row, *previous)
 
     async def read_grant(self, grant_id: bytes) -> Row | None:
         return await self.fetchrow(q.SELECT_GRANT, grant_id)

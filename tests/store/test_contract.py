@@ -181,6 +181,64 @@ async def test_advance_refresh_moves_both_generations(seeded: Store) -> None:
     assert outcome.grant.access_expires_at == NOW + 10 + 3600
 
 
+async def test_a_refresh_returns_the_use_it_replaced(seeded: Store) -> None:
+    grant = await seeded.create_grant(new_grant())
+    first = await seeded.advance_refresh(attempt(grant.grant_id, 0, ip="198.51.100.4"))
+    assert isinstance(first, Advanced)
+    assert (first.grant.prev_ip, first.grant.prev_used_at) == ("192.0.2.1", NOW)
+    second = await seeded.advance_refresh(attempt(grant.grant_id, 1, now=NOW + 20))
+    assert isinstance(second, Advanced)
+    assert (second.grant.prev_ip, second.grant.prev_used_at) == ("198.51.100.4", NOW + 10)
+    assert (second.grant.prev_network, second.grant.network) == (
+        "198.51.100.0/24",
+        "192.0.2.0/24",
+    )
+    # A plain read knows no previous use.
+    read = await seeded.get_grant(grant.grant_id)
+    assert read is not None and (read.prev_ip, read.prev_used_at) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("peer", "stored"),
+    [
+        ("testclient", None),  # a test client's name
+        ("unix:/run/keyturn.sock", None),
+        ("", None),
+        ("2001:DB8::1", "2001:db8::1"),  # canonical form, as inet gives it back
+        ("fe80::1%eth0", "fe80::1"),  # the zone names the server's interface
+        ("::ffff:192.0.2.9", "192.0.2.9"),  # an IPv4 client on a dual-stack socket
+        ("192.0.2.300", None),
+    ],
+)
+async def test_a_peer_that_is_no_address_is_stored_as_none(
+    seeded: Store, peer: str, stored: str | None
+) -> None:
+    grant = await seeded.create_grant(new_grant(ip=peer))
+    assert grant.last_ip == stored
+    outcome = await seeded.advance_refresh(attempt(grant.grant_id, 0, ip=peer))
+    assert isinstance(outcome, Advanced) and outcome.grant.last_ip == stored
+
+
+async def test_a_narrowed_access_scope_is_kept_until_the_next_refresh(seeded: Store) -> None:
+    grant = await seeded.create_grant(new_grant())
+    assert grant.access_scope == "openid offline_access"
+    narrowed = await seeded.advance_refresh(attempt(grant.grant_id, 0, access_scope="openid"))
+    assert isinstance(narrowed, Advanced) and narrowed.grant.access_scope == "openid"
+    read = await seeded.get_grant(grant.grant_id)
+    assert read is not None and read.access_scope == "openid"
+    widened = await seeded.advance_refresh(attempt(grant.grant_id, 1, now=NOW + 20))
+    assert isinstance(widened, Advanced)
+    assert widened.grant.access_scope == "openid offline_access"
+
+
+@pytest.mark.parametrize("grant_id", [b"", b"\x01" * 15, b"\x01" * 17, b"\x01" * 64])
+async def test_an_id_of_another_length_names_no_grant(seeded: Store, grant_id: bytes) -> None:
+    assert await seeded.get_grant(grant_id) is None
+    assert not await seeded.revoke_grant(grant_id, RevocationReason.REVOKED_BY_ADMIN, NOW)
+    assert not await seeded.revoke_user_grant(grant_id, "u1", NOW)
+    assert not await seeded.revoke_access(grant_id, 0)
+
+
 async def test_access_expiry_is_capped_by_the_family(seeded: Store) -> None:
     grant = await seeded.create_grant(new_grant(expires_at=NOW + 100))
     outcome = await seeded.advance_refresh(attempt(grant.grant_id, 0))

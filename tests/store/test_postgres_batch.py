@@ -22,7 +22,10 @@ async def test_a_deadlocked_batch_is_retried_one_grant_at_a_time(
         # Another writer holds the second row; the batch locks the first, then waits.
         transaction = other.transaction()
         await transaction.start()
-        await other.execute("UPDATE grants SET last_ip = 'x' WHERE grant_id = $1", second.grant_id)
+        await other.execute(
+            "UPDATE grants SET last_ip = '192.0.2.120' WHERE grant_id = encode($1, 'hex')::uuid",
+            second.grant_id,
+        )
         refreshes = asyncio.gather(
             store.advance_refresh(attempt(first.grant_id, 0)),
             store.advance_refresh(attempt(second.grant_id, 0)),
@@ -30,7 +33,10 @@ async def test_a_deadlocked_batch_is_retried_one_grant_at_a_time(
         await asyncio.sleep(0.3)
         # Now the writer wants the first row: a cycle. PostgreSQL aborts the batch
         # (it has waited longest), which must fall back to one row at a time.
-        await other.execute("UPDATE grants SET last_ip = 'y' WHERE grant_id = $1", first.grant_id)
+        await other.execute(
+            "UPDATE grants SET last_ip = '192.0.2.121' WHERE grant_id = encode($1, 'hex')::uuid",
+            first.grant_id,
+        )
         await transaction.commit()
         outcomes = await asyncio.wait_for(refreshes, timeout=10)
     finally:

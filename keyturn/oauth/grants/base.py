@@ -10,7 +10,7 @@ from typing import ClassVar, Protocol
 from keyturn.oauth.context import Context
 from keyturn.oauth.errors import InvalidGrant, InvalidRequest, OAuthError, UnauthorizedClient
 from keyturn.oauth.issue import TokenResponse
-from keyturn.store.records import Client, NewGrant, RevocationReason
+from keyturn.store.records import GRANT_ID_BYTES, Client, NewGrant, RevocationReason
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +48,7 @@ class GrantHandler(Protocol):
 
 
 def new_grant_id() -> bytes:
-    return os.urandom(16)
+    return os.urandom(GRANT_ID_BYTES)
 
 
 def new_grant(

@@ -3,7 +3,9 @@
 Files are named `NNNN_name.sql` and applied in order, each in its own
 transaction, and recorded in `schema_migrations`. They are written
 expand/contract (add first, drop a release later) so an older and a newer
-keyturn can share a database during a rolling upgrade.
+keyturn can share a database during a rolling upgrade, with one exception:
+0010 rewrites the grants table into a compact layout that releases before it
+cannot read, so that upgrade stops every instance first (docs/deployment.md).
 """
 
 from __future__ import annotations
