@@ -5,7 +5,7 @@
 
 A throw-away PostgreSQL database is migrated to 0009 and filled with GRANTS grants
 in the shape a keyturn of that schema leaves them after two refreshes (ten a user,
-a million users, the previous network and use set). Then migration 0010 runs
+as in bench/growth.py, the previous network and use set). Then migration 0010 runs
 through keyturn's own store, as `keyturn migrate` runs it, and the script prints
 how long it took (the table is locked for all of it) and the bytes a grant of
 table and indexes before and after.
@@ -30,7 +30,7 @@ from keyturn.store import open_store  # noqa: E402
 from keyturn.store import sql as sql_store  # noqa: E402
 from keyturn.store.migrations import Migration, load_migrations  # noqa: E402
 
-USERS = 1_000_000
+GRANTS_A_USER = 10
 BATCH = 1_000_000
 CLIENT = "c_AbCdEfGhIjKlMnOpQrSt"
 
@@ -59,6 +59,7 @@ def up_to_0009(dialect: str) -> list[Migration]:
 
 
 async def seed(database: str, grants: int) -> None:
+    users = max(1, grants // GRANTS_A_USER)
     connection = await asyncpg.connect(database)
     try:
         await connection.execute(
@@ -69,11 +70,11 @@ async def seed(database: str, grants: int) -> None:
         await connection.execute(
             "INSERT INTO users (user_id, email, created_at)"
             " SELECT md5('u' || i), 'u' || i || '@example.com', 0"
-            f" FROM generate_series(1, {USERS}) AS i"
+            f" FROM generate_series(1, {users}) AS i"
         )
         for start in range(0, grants, BATCH):
             end = min(grants, start + BATCH)
-            await connection.execute(SEED_0009, CLIENT, USERS, start + 1, end)
+            await connection.execute(SEED_0009, CLIENT, users, start + 1, end)
             print(f"  {end:,} grants", flush=True)
         await connection.execute("VACUUM ANALYZE grants")
     finally:

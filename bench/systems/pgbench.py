@@ -34,7 +34,7 @@ _PGBENCH_VALUES = {
 
 
 def pgbench_script(count: int) -> str:
-    sql = q.ADVANCE_REFRESH_BATCH.replace(
+    sql = q.ADVANCE_ROTATION_BATCH.replace(
         "g.refresh_generation = a.generation", "g.refresh_generation >= a.generation"
     )
     sql = re.sub(r"\$(\d+)::", lambda m: f"{_PGBENCH_VALUES[m[1]]}::", sql)

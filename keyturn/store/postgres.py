@@ -212,13 +212,18 @@ class PostgresDialect(_Connection):
         # plan decides the order rows are locked in); a deadlock falls back below.
         ordered = sorted(attempts, key=_by_grant_id)
         columns = list(zip(*map(q.refresh_values, ordered), strict=True))
+        rotating = all(attempt.rotate for attempt in ordered)
+        batch = q.ADVANCE_ROTATION_BATCH if rotating else q.ADVANCE_REFRESH_BATCH
         async with self._pool.acquire() as conn:
             try:
-                rows = await conn.fetch(q.ADVANCE_REFRESH_BATCH, *columns)
+                rows = await conn.fetch(batch, *columns)
             except asyncpg.DeadlockDetectedError:
                 # PostgreSQL rolled the whole statement back; one row at a time cannot deadlock.
                 found = [
-                    await conn.fetchrow(q.ADVANCE_REFRESH, *q.refresh_values(attempt))
+                    await conn.fetchrow(
+                        q.ADVANCE_ROTATION if attempt.rotate else q.ADVANCE_REFRESH,
+                        *q.refresh_values(attempt),
+                    )
                     for attempt in ordered
                 ]
                 rows = [row for row in found if row is not None]
