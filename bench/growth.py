@@ -226,7 +226,7 @@ def main() -> None:
             )
             purge = subprocess.Popen(
                 [*common.KEYTURN, "gc", "--database", database, "--data-dir", str(data), "--json"],
-                env=env,
+                env={**os.environ, "KEYTURN_SECRET_KEY": SECRET_KEY, **env},
                 stdout=subprocess.PIPE,
                 text=True,
             )
@@ -240,6 +240,8 @@ def main() -> None:
                 )
             )
             out, _ = purge.communicate()
+            if purge.returncode != 0:
+                raise SystemExit(f"keyturn gc failed ({purge.returncode}); see above")
             print(
                 f"keyturn gc: {out.strip()} in {time.monotonic() - started:.0f} s"
                 " (from the start of the run beside it)",

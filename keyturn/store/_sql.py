@@ -200,16 +200,21 @@ _ADVANCE_WHERE = (
     " AND has_refresh AND revoked_at IS NULL AND expires_at > $4 AND last_used_at >= $8"
     " AND auth_level >= $10"
 )
+
+
 # PostgreSQL: the signals also want the address and time of the use before this
 # one. RETURNING sees only the new row, so the statement joins the row as it was;
 # the row stores no copy of them. Which version it joins matters only when another
 # refresh of the same grant commits while this one runs: PostgreSQL then rechecks
 # the WHERE clause on the newer row. A rotating refresh fails that recheck (the
 # generation moved on) and updates nothing, so the plain join (the statement's
-# snapshot) suffices. Without rotation both succeed, and the second must see the
-# first's use, not the one before it (or both would report the same move): that
-# statement locks the joined row first (FOR UPDATE), so it is the very version the
-# UPDATE replaces. The lock costs PostgreSQL about a quarter more CPU a refresh.
+# snapshot) suffices. (Only a refresh of the same grant without rotation committing
+# meanwhile, its client's setting changed while both were in flight, would leave
+# the rotating one's signals comparing with the use before.) Without rotation both
+# succeed, and the second must see the first's use, not the one before it, or both
+# would report the same move: that statement locks the joined row first (FOR
+# UPDATE), so it is the very version the UPDATE replaces. The lock costs
+# PostgreSQL about a quarter more CPU a refresh.
 def _advance_refresh(lock: str) -> str:
     return (
         _ADVANCE_SET

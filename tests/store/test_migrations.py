@@ -104,6 +104,7 @@ async def test_the_compact_rewrite_keeps_every_grant_as_it_was(
         ("openid offline_access", "203.0.113.7", None, None, None, 1),
         ("openid", "2001:db8:1::5", None, None, 6, 2),
         ("openid offline_access", "testclient", NOW + 5, "revoked_by_user", None, 1),
+        ("openid offline_access", "::ffff:192.0.2.9", None, None, None, 1),  # dual stack
     ]
     ids = [os.urandom(16) for _ in rows]
     try:
@@ -128,6 +129,7 @@ async def test_the_compact_rewrite_keeps_every_grant_as_it_was(
             (ids[0], "openid offline_access", "203.0.113.7"),
             (ids[1], "openid", "2001:db8:1::5"),
             (ids[2], "openid offline_access", None),  # not an address: kept as none
+            (ids[3], "openid offline_access", "192.0.2.9"),  # the IPv4 address it is
         ]
         for grant, (_, _, revoked, reason, revoked_gen, level) in zip(found, rows, strict=True):
             assert grant is not None

@@ -14,15 +14,26 @@
 --     from the row it replaces.
 --
 -- This rewrite cannot run beside older instances: stop every keyturn, run
--- `keyturn migrate` once, then start the new release. The table is locked against
+-- `keyturn migrate` once, then start the new release. The new table belongs to the
+-- role that runs the migration, and whatever was attached to the old one outside
+-- keyturn's migrations (privileges of other roles, a publication) must be set again. The table is locked against
 -- reads and writes from the start, so a refresh arriving meanwhile waits (or fails)
 -- and is never lost; copying takes about a minute for each few million grants.
 LOCK TABLE grants IN ACCESS EXCLUSIVE MODE;
 
--- A stored address that is not one (a test client's name) becomes NULL.
+-- The address as keyturn stores it from now on: one that is not an address (a test
+-- client's name) becomes NULL, and an IPv4 client seen on a dual-stack socket
+-- (::ffff:192.0.2.9) becomes the IPv4 address it is, so that its network stays its
+-- /24 and its next refresh does not look like a move to another network.
 CREATE FUNCTION pg_temp.keyturn_inet(address TEXT) RETURNS INET LANGUAGE plpgsql AS $$
+DECLARE
+    parsed INET;
 BEGIN
-    RETURN address::INET;
+    parsed := address::INET;
+    IF parsed <<= '::ffff:0.0.0.0/96'::INET THEN
+        RETURN '0.0.0.0'::INET + (parsed - '::ffff:0.0.0.0'::INET);
+    END IF;
+    RETURN parsed;
 EXCEPTION WHEN invalid_text_representation THEN
     RETURN NULL;
 END

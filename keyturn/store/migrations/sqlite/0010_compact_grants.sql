@@ -3,9 +3,11 @@
 -- or copy of the previous use (the network is worked out from the address, and a
 -- refresh reads the previous address and time from the row before updating it).
 -- SQLite drops neither a NOT NULL nor a column in use without a rebuild, so the
--- table is copied into a new one that takes its name. A stored peer that cannot be
--- an address (a test client's name: a character no address has) becomes NULL, as
--- keyturn stores it now.
+-- table is copied into a new one that takes its name. The address becomes what
+-- keyturn stores from now on: a peer that cannot be one (a test client's name: a
+-- character no address has) NULL, and an IPv4 client seen on a dual-stack socket
+-- (::ffff:192.0.2.9) its IPv4 address, so that its next refresh does not look like a
+-- move to another network.
 CREATE TABLE grants_compact (
     grant_id                   BLOB PRIMARY KEY,
     client_id                  TEXT NOT NULL REFERENCES clients (client_id),
@@ -37,7 +39,8 @@ INSERT INTO grants_compact (
 SELECT grant_id, client_id, user_id, scope, NULLIF(access_scope, scope), auth_time,
     created_at, expires_at, refresh_generation, access_generation, access_expires_at,
     rotated_at, last_used_at,
-    CASE WHEN last_ip GLOB '*[^0-9A-Fa-f:.]*' THEN NULL ELSE last_ip END, revoked_at, revoked_reason, has_refresh,
+    CASE WHEN last_ip GLOB '*[^0-9A-Fa-f:.]*' THEN NULL
+        WHEN last_ip LIKE '::ffff:%.%' THEN substr(last_ip, 8) ELSE last_ip END, revoked_at, revoked_reason, has_refresh,
     revoked_access_generation, window_start, window_count, auth_level
 FROM grants;
 DROP TABLE grants;
