@@ -10,6 +10,7 @@ read, so the row carries no network column of its own.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 
@@ -28,6 +29,9 @@ def network_of(ip: str | None) -> str | None:
         return None
 
 
+# Parsing an address costs microseconds on every refresh, and a server sees the same
+# peers again and again; the cache is bounded, so many peers only make it miss.
+@functools.lru_cache(maxsize=4096)
 def stored_ip(peer: str | None) -> str | None:
     """The address in its canonical form, or None when `peer` is not an IP address.
 
