@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -245,6 +247,12 @@ async def test_grants_pages_filters_and_revocation(
     problem(await api.get("/admin/v1/grants/" + "0" * 32), 404)
     problem(await api.get("/admin/v1/grants/not-hex"), 404)
     problem(await api.get("/admin/v1/grants", params={"cursor": "garbage!"}), 422)
+    spaced = " ".join(ids[0][i : i + 2] for i in range(0, 32, 2))  # a real id, spaced out
+    problem(await api.get("/admin/v1/grants/" + spaced), 404)
+    # A cursor of the right shape whose grant id is not one: refused like any other.
+    for bad_id in ["00", "zz" * 16, "0" * 34, " 00" * 16]:
+        forged = base64.urlsafe_b64encode(json.dumps([1.0, bad_id]).encode()).decode()
+        problem(await api.get("/admin/v1/grants", params={"cursor": forged}), 422)
     problem(await api.get("/admin/v1/grants", params={"limit": 0}), 422)
     problem(await api.get("/admin/v1/grants", params={"limit": 501}), 422)
 

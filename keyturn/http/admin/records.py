@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -14,20 +15,26 @@ from keyturn.http.admin.models import EventOut, GrantOut, KeyOut, KeysRotated, P
 from keyturn.http.admin.paging import Cursor, Limit, decode_cursor, page_of
 from keyturn.http.admin.problems import ApiProblem
 from keyturn.operations import grants
-from keyturn.store.records import Grant, RevocationReason
+from keyturn.store.records import GRANT_ID_BYTES, Grant, RevocationReason
 
 router = APIRouter(tags=["admin: grants, events, keys"])
 GrantId = Annotated[str, Path(min_length=1, max_length=200)]
 Identifier = Annotated[str | None, Query(min_length=1, max_length=200)]
 
 
+_GRANT_ID_HEX = re.compile(f"[0-9a-fA-F]{{{2 * GRANT_ID_BYTES}}}")
+
+
+def _hex_or_none(text: str) -> bytes | None:
+    """The 16 bytes a grant id's 32 hex digits spell, or None for anything else
+    (`bytes.fromhex` alone would also take them with spaces between)."""
+    return bytes.fromhex(text) if _GRANT_ID_HEX.fullmatch(text) else None
+
+
 def _grant_id(text: str) -> bytes:
-    """A grant id is 32 hex digits; anything else names no grant (404, as unknown)."""
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raw = b""
-    if len(raw) != 16:
+    """A grant id in a path; anything else names no grant (404, as unknown)."""
+    raw = _hex_or_none(text)
+    if raw is None:
         raise ApiProblem(404, f"no grant {text!r}")
     return raw
 
@@ -47,7 +54,10 @@ async def list_grants(
 ) -> Page[GrantOut]:
     after = decode_cursor(cursor, (float, str))
     if after is not None:
-        after = (after[0], _grant_id(after[1]))
+        raw = _hex_or_none(after[1])
+        if raw is None:
+            raise ApiProblem(422, "the cursor is not one this API gave out")
+        after = (after[0], raw)
     found = await caller.ctx.store.page_grants(
         user_id=user_id,
         client_id=client_id,
