@@ -7,6 +7,7 @@ from the environment so every worker process builds the same app.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import re
 import secrets
@@ -149,9 +150,18 @@ class Route:
 
 
 class KeyturnApp:
-    def __init__(self, settings: Settings, *, tracing: Tracing | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        tracing: Tracing | None = None,
+        freeze_after_start: bool = False,
+    ) -> None:
         self.settings = settings
         self.tracing = tracing
+        # A serving worker's process is its own (see _freeze_what_start_up_made); an
+        # app embedded in a longer-lived process, such as a test, leaves the collector be.
+        self.freeze_after_start = freeze_after_start
         self.trusted_proxies = settings.trusted_networks
         self.access_log = settings.access_log
         self.access = logs.AccessLog(settings.log_format)
@@ -394,6 +404,8 @@ class KeyturnApp:
                     log.exception("start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                if self.freeze_after_start:
+                    _freeze_what_start_up_made()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.shutdown()
@@ -466,4 +478,19 @@ def create_app() -> KeyturnApp:
     # `keyturn serve` has already warned about the environment it hands down.
     settings = load_settings(warn=False)
     logs.configure(settings.log_level, settings.log_format)
-    return KeyturnApp(settings, tracing=tracing_from_environment())
+    return KeyturnApp(settings, tracing=tracing_from_environment(), freeze_after_start=True)
+
+
+def _freeze_what_start_up_made() -> None:
+    """Keep the collector's full passes off everything start-up made.
+
+    The modules, routes, models and connections a worker holds for its whole life
+    are most of its objects, and a full collection walks all of them: measured,
+    25 ms with every request waiting, about once a second under load, which is
+    what the slowest percent of refreshes waited for (p99 at 64 connections 28 to 33
+    ms; frozen, 12 to 18 ms, and a full collection 1.5 ms). Frozen objects are never
+    walked again (nor freed if they become cyclic garbage, which start-up's do
+    not); what requests allocate is collected as before.
+    """
+    gc.collect()
+    gc.freeze()
