@@ -3,7 +3,8 @@
 The refresh statement itself returns what the refresh signals read (the address
 of this refresh and of the one before it, from the row it replaces, when the one
 before was, refreshes in the current access-token window), so noticing costs no
-extra round trip; only a signal that fires writes anything. Each signal has a per-deployment policy:
+extra round trip; only a signal that fires writes anything. Each signal has a
+per-deployment policy:
 
 - `record`: an event (seen by `keyturn events`, the admin API and webhooks);
 - `notify`: the event, and the user is told too (email, the account page);

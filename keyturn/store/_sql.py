@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from keyturn.store.networks import stored_ip
@@ -36,6 +37,8 @@ class Row(Protocol):
 
     def __len__(self) -> int: ...
 
+    def __iter__(self) -> Iterator[Any]: ...
+
 
 CLIENT_COLUMNS = (
     "client_id, name, secret_hash, redirect_uris, scope, grant_types, access_ttl,"
@@ -57,12 +60,15 @@ GRANT_COLUMNS = (
 )
 
 
+_GRANT_NAMES = GRANT_COLUMNS.split(", ")
+
+
 def _grant_read(table: str = "") -> str:
     """GRANT_COLUMNS as a SELECT or RETURNING list (qualified by `table` if given)."""
     t = f"{table}." if table else ""
     return ", ".join(
         f"COALESCE({t}access_scope, {t}scope)" if name == "access_scope" else t + name
-        for name in GRANT_COLUMNS.split(", ")
+        for name in _GRANT_NAMES
     )
 
 
@@ -695,7 +701,7 @@ def refresh_values(attempt: RefreshAttempt) -> tuple[Any, ...]:
 def grant_from_row(row: Row) -> Grant:
     """A grant from GRANT_READ's columns, followed (on a refresh's row) by the
     previous use's address and time."""
-    refreshed = len(row) > _GRANT_READ_COUNT
+    refreshed = len(row) > len(_GRANT_NAMES)
     return Grant(
         grant_id=bytes(row[0]),
         client_id=row[1],
@@ -720,9 +726,6 @@ def grant_from_row(row: Row) -> Grant:
         prev_ip=row[20] if refreshed else None,
         prev_used_at=row[21] if refreshed else None,
     )
-
-
-_GRANT_READ_COUNT = len(GRANT_COLUMNS.split(", "))
 
 
 def event_from_row(row: Row) -> Event:

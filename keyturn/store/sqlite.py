@@ -33,10 +33,6 @@ def _s(sql: str) -> str:
     return q.sqlite_dialect(sql)
 
 
-_ADVANCE_REFRESH = _s(q.ADVANCE_REFRESH_IN_PLACE)
-_SELECT_PREVIOUS_USE = _s(q.SELECT_PREVIOUS_USE)
-
-
 def _translated(error: sqlite3.Error) -> Exception:
     """A caller error, an outage, or (returned unchanged) a bug."""
     if isinstance(error, sqlite3.IntegrityError) and "UNIQUE" in str(error):
@@ -138,19 +134,10 @@ class SQLiteDialect(_Connection):
     async def advance_refresh(self, attempt: RefreshAttempt) -> Row | None:
         # The previous use is read under the same write lock as the UPDATE, so it
         # is the row the UPDATE replaces even with other processes writing.
-        db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                previous = db.execute(_SELECT_PREVIOUS_USE, (attempt.grant_id,)).fetchone()
-                row = db.execute(_ADVANCE_REFRESH, q.refresh_values(attempt)).fetchone()
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        except sqlite3.Error as error:
-            raise _translated(error) from error
-        return None if row is None else (*row, *previous)
+        async with self.transaction() as tx:
+            previous = await tx.fetchrow(q.SELECT_PREVIOUS_USE, attempt.grant_id)
+            row = await tx.fetchrow(q.ADVANCE_REFRESH_IN_PLACE, *q.refresh_values(attempt))
+        return None if row is None or previous is None else (*row, *previous)
 
     async def read_grant(self, grant_id: bytes) -> Row | None:
         return await self.fetchrow(q.SELECT_GRANT, grant_id)

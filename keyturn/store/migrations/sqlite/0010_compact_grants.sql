@@ -40,8 +40,10 @@ SELECT grant_id, client_id, user_id, scope, NULLIF(access_scope, scope), auth_ti
     created_at, expires_at, refresh_generation, access_generation, access_expires_at,
     rotated_at, last_used_at,
     CASE WHEN last_ip GLOB '*[^0-9A-Fa-f:.]*' THEN NULL
-        WHEN last_ip LIKE '::ffff:%.%' THEN substr(last_ip, 8) ELSE last_ip END, revoked_at, revoked_reason, has_refresh,
-    revoked_access_generation, window_start, window_count, auth_level
+        WHEN last_ip LIKE '::ffff:%.%' THEN substr(last_ip, 8)
+        ELSE last_ip END,
+    revoked_at, revoked_reason, has_refresh, revoked_access_generation, window_start,
+    window_count, auth_level
 FROM grants;
 DROP TABLE grants;
 ALTER TABLE grants_compact RENAME TO grants;
