@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/compare.py --against /path/to/other/venv/bin/python
     .venv/bin/python bench/compare.py --access-log   # JSON access log on vs off
+    .venv/bin/python bench/compare.py --against … --workers 2 --connections 16 64 256
 
 The other build is any keyturn installed in another interpreter (for example a
 worktree of an older commit with its own virtual environment). Runs alternate
@@ -29,13 +30,15 @@ from bench.systems import keyturn as keyturn_system  # noqa: E402
 Build = tuple[str, dict[str, str]]  # an interpreter, and the environment of its servers
 
 
-def run_build(build: Build, label: str, conns: list[int], seconds: float, tokens: int) -> list[Row]:
+def run_build(
+    build: Build, label: str, conns: list[int], seconds: float, tokens: int, workers: int
+) -> list[Row]:
     python, env = build
     # -P: not the working directory's keyturn package, the one installed for `python`.
     common.KEYTURN = [python, "-P", "-m", "keyturn"]  # the CLI and `keyturn serve` of it
     os.environ.update(env)  # the servers inherit it
     with fresh_database() as database:
-        return keyturn_system.bench_keyturn(label, database, 1, conns, seconds, tokens)
+        return keyturn_system.bench_keyturn(label, database, workers, conns, seconds, tokens)
 
 
 def main() -> None:
@@ -48,8 +51,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--tokens", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=1, help="of each server")
+    parser.add_argument("--connections", type=int, nargs="+", default=[16, 64])
     args = parser.parse_args()
-    conns = [16, 64]
+    conns = args.connections
     builds: dict[str, Build]
     if args.access_log:
         builds = {
@@ -66,7 +71,7 @@ def main() -> None:
     for round_number in range(args.rounds):
         for label, build in builds.items():
             print(f"# round {round_number + 1}: {label}", flush=True)
-            rows += run_build(build, label, conns, args.seconds, args.tokens)
+            rows += run_build(build, label, conns, args.seconds, args.tokens, args.workers)
     print(table(rows))
     print("\nmedians (refreshes/s; app+db CPU ms per refresh):")
     for label in builds:

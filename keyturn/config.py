@@ -111,8 +111,9 @@ class Settings(BaseSettings):
     # between instances, so the one LISTEN connection per worker may bypass it.
     listen_database: str | None = _setting(
         None,
-        "PostgreSQL URL for the connection that hears client changes from other "
-        "instances (default: the database URL); set it past a transaction-pooling PgBouncer",
+        "PostgreSQL URL for the connections that keep session state: the one that hears "
+        "client changes from other instances and the refresh batches' two (default: the "
+        "database URL); set it past a transaction-pooling PgBouncer",
         secret=True,  # for `config show`: a password in the URL is replaced
     )
     log_level: LogLevel = _setting("info", "debug, info, warning or error")

@@ -3,8 +3,9 @@
 asyncpg prepares each statement once per connection and speaks the binary
 protocol, so a refresh is one round trip with no ORM in between; concurrent
 refreshes (and grant reads) in one worker share that round trip and its
-commit (store/batching.py). Client changes travel to every instance over
-LISTEN/NOTIFY, which is what lets the store cache clients.
+commit (store/batching.py), on connections of their own that reuse one plan
+for every batch. Client changes travel to every instance over LISTEN/NOTIFY,
+which is what lets the store cache clients.
 """
 
 from __future__ import annotations
@@ -116,10 +117,15 @@ class PostgresDialect(_Connection):
     skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def __init__(
-        self, pool: asyncpg.Pool, listener: asyncpg.Connection | None, listen_url: str = ""
+        self,
+        pool: asyncpg.Pool,
+        batch_pool: asyncpg.Pool,
+        listener: asyncpg.Connection | None,
+        listen_url: str = "",
     ) -> None:
         super().__init__(pool)
         self._pool = pool
+        self._batch_pool = batch_pool
         self._listen_url = listen_url
         self._listener = listener
         self._listens = listener is not None  # wants notices (gets them when connected)
@@ -137,10 +143,13 @@ class PostgresDialect(_Connection):
         cls, url: str, *, pool_size: int = 10, listen: bool = True, listen_url: str | None = None
     ) -> PostgresDialect:
         """The pool on `url`; with `listen`, the LISTEN connection on `listen_url` if
-        given. A pooler in transaction mode hands a client's server connection to
-        others between transactions and drops the notices that arrive meanwhile, so
-        behind one the listener must bypass it (or use a session-mode pool)."""
+        given, and the batches' connections there too. A pooler in transaction mode
+        hands a client's server connection to others between transactions: it drops
+        the notices that arrive meanwhile, and a session setting would stay behind on
+        a server connection some other client gets next. So behind one, `listen_url`
+        must bypass it (or use a session-mode pool)."""
         listen_url = listen_url or url
+        where = "" if listen_url == url else " (listen_database)"
         try:
             pool = await asyncpg.create_pool(
                 url,
@@ -152,15 +161,28 @@ class PostgresDialect(_Connection):
             )
         except _DRIVER_ERRORS as exc:
             raise StoreUnavailable(f"cannot reach PostgreSQL: {exc}") from exc
+        try:
+            # One connection for each batcher: each has at most one batch in flight.
+            batch_pool = await asyncpg.create_pool(
+                listen_url,
+                min_size=1,
+                max_size=2,
+                init=_for_batches,
+                reset=_keep_session,
+                timeout=CONNECT_TIMEOUT,
+            )
+        except _DRIVER_ERRORS as exc:
+            pool.terminate()
+            raise StoreUnavailable(f"cannot reach PostgreSQL{where}: {exc}") from exc
         listener = None
         if listen:
             try:
                 listener = await asyncpg.connect(listen_url, timeout=CONNECT_TIMEOUT)
             except _DRIVER_ERRORS as exc:
                 pool.terminate()
-                where = "" if listen_url == url else " for LISTEN (listen_database)"
+                batch_pool.terminate()
                 raise StoreUnavailable(f"cannot reach PostgreSQL{where}: {exc}") from exc
-        dialect = cls(pool, listener, listen_url)
+        dialect = cls(pool, batch_pool, listener, listen_url)
         if listener is not None:
             await listener.add_listener(CHANNEL, dialect._on_notify)
         return dialect
@@ -181,7 +203,11 @@ class PostgresDialect(_Connection):
         """A write refused as read-only: the pool holds connections to a former primary,
         now a standby (a switchover). Drop them all, so the next ones find the primary."""
         if _is_read_only(error) and (self._expiring is None or self._expiring.done()):
-            self._expiring = asyncio.get_running_loop().create_task(self._pool.expire_connections())
+            self._expiring = asyncio.get_running_loop().create_task(self._expire_connections())
+
+    async def _expire_connections(self) -> None:
+        await self._pool.expire_connections()
+        await self._batch_pool.expire_connections()
 
     def _failed(self, error: Exception) -> Exception:
         self._after(error)
@@ -202,7 +228,10 @@ class PostgresDialect(_Connection):
             raise _translated(error) from error
 
     async def _read_grants(self, grant_ids: Sequence[bytes]) -> dict[bytes, asyncpg.Record]:
-        rows = await self._pool.fetch(q.SELECT_GRANTS_BY_ID, grant_ids)
+        if len(grant_ids) == 1:  # a quiet moment: the one-row form (see _advance_grants)
+            row = await self._batch_pool.fetchrow(q.SELECT_GRANT, grant_ids[0])
+            return {} if row is None else {grant_ids[0]: row}
+        rows = await self._batch_pool.fetch(q.SELECT_GRANTS_BY_ID, grant_ids)
         return {bytes(row[0]): row for row in rows}
 
     async def _advance_grants(
@@ -211,23 +240,37 @@ class PostgresDialect(_Connection):
         # The same order in every batch makes lock cycles between batches unlikely (the
         # plan decides the order rows are locked in); a deadlock falls back below.
         ordered = sorted(attempts, key=_by_grant_id)
-        columns = list(zip(*map(q.refresh_values, ordered), strict=True))
-        rotating = all(attempt.rotate for attempt in ordered)
-        batch = q.ADVANCE_ROTATION_BATCH if rotating else q.ADVANCE_REFRESH_BATCH
-        async with self._pool.acquire() as conn:
-            try:
-                rows = await conn.fetch(batch, *columns)
-            except asyncpg.DeadlockDetectedError:
-                # PostgreSQL rolled the whole statement back; one row at a time cannot deadlock.
-                found = [
-                    await conn.fetchrow(
-                        q.ADVANCE_ROTATION if attempt.rotate else q.ADVANCE_REFRESH,
-                        *q.refresh_values(attempt),
-                    )
-                    for attempt in ordered
-                ]
-                rows = [row for row in found if row is not None]
+        async with self._batch_pool.acquire() as conn:
+            if len(ordered) == 1:
+                # Alone (the usual case while a worker is not busy), the one-row
+                # statement: its scalar parameters cost asyncpg and PostgreSQL less
+                # to encode and read than ten arrays of one (about 0.04 ms of the
+                # worker's CPU a refresh, measured).
+                rows = await self._advance_one_by_one(conn, ordered)
+            else:
+                columns = list(zip(*map(q.refresh_values, ordered), strict=True))
+                rotating = all(attempt.rotate for attempt in ordered)
+                batch = q.ADVANCE_ROTATION_BATCH if rotating else q.ADVANCE_REFRESH_BATCH
+                try:
+                    rows = await conn.fetch(batch, *columns)
+                except asyncpg.DeadlockDetectedError:
+                    # PostgreSQL rolled the whole statement back; one row at a time
+                    # cannot deadlock.
+                    rows = await self._advance_one_by_one(conn, ordered)
         return {bytes(row[0]): row for row in rows}
+
+    @staticmethod
+    async def _advance_one_by_one(
+        conn: PoolConnectionProxy[asyncpg.Record], attempts: Sequence[RefreshAttempt]
+    ) -> list[asyncpg.Record]:
+        found = [
+            await conn.fetchrow(
+                q.ADVANCE_ROTATION if attempt.rotate else q.ADVANCE_REFRESH,
+                *q.refresh_values(attempt),
+            )
+            for attempt in attempts
+        ]
+        return [row for row in found if row is not None]
 
     # -- what differs from SQLite -------------------------------------------
 
@@ -286,8 +329,9 @@ class PostgresDialect(_Connection):
         await tx.execute(script)  # asyncpg runs a multi-statement script without parameters
 
     def pool_stats(self) -> tuple[int, int]:
-        size = self._pool.get_size()
-        return size, size - self._pool.get_idle_size()
+        size = self._pool.get_size() + self._batch_pool.get_size()
+        idle = self._pool.get_idle_size() + self._batch_pool.get_idle_size()
+        return size, size - idle
 
     async def has_table(self, tx: Statements, name: str) -> bool:
         row = await tx.fetchrow("SELECT to_regclass($1) IS NOT NULL", name)
@@ -306,6 +350,7 @@ class PostgresDialect(_Connection):
             except (TimeoutError, OSError, asyncpg.PostgresError):
                 listener.terminate()
         await self._pool.close()
+        await self._batch_pool.close()
 
 
 async def _as_stored(conn: asyncpg.Connection) -> None:
@@ -323,12 +368,29 @@ async def _as_stored(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("inet", schema="pg_catalog", format="text", encoder=str, decoder=str)
 
 
+async def _for_batches(conn: asyncpg.Connection) -> None:
+    """A batch connection plans its statements once, not once a batch.
+
+    Its two statements have the same shape every time: arrays of at most a
+    batch's grant ids, each looked up by primary key, so one plan serves any
+    batch. PostgreSQL's default would plan each execution afresh with the
+    arrays' values, because the plan it makes for a batch of one or two looks
+    cheaper than a plan for any batch; for the refresh that planning cost about
+    four times the statement's execution (0.22 ms against 0.05). Measured in
+    the database's CPU per lone refresh: 0.5 ms planned each time, 0.2 ms with
+    the one plan.
+    """
+    await _as_stored(conn)
+    await conn.execute("SET plan_cache_mode = force_generic_plan")
+
+
 async def _keep_session(_conn: asyncpg.Connection) -> None:
     """Skip asyncpg's per-release session reset (RESET ALL, UNLISTEN *, …).
 
     It costs a round trip on every query, and this store never leaves session
-    state behind: no SET, no session locks, no LISTEN on pooled connections,
-    and every transaction is closed by its context manager.
+    state behind that another use of the connection would trip over: no session
+    locks, no LISTEN on pooled connections, every transaction closed by its
+    context manager, and the one SET (on the batch connections) made for good.
     """
 
 

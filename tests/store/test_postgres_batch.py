@@ -85,3 +85,61 @@ async def test_two_refreshes_without_rotation_each_see_the_use_before_their_own(
     )
     assert first.prev_ip == "192.0.2.1"
     assert second.prev_ip == first.last_ip != second.last_ip
+
+
+async def test_batched_refreshes_and_reads_plan_once_on_connections_of_their_own(
+    postgres: tuple[Store, str],
+) -> None:
+    # PostgreSQL plans a prepared statement afresh on every execution when a plan
+    # for the values at hand looks cheaper than one plan for all: for a batch of
+    # one it always does, and that planning cost more than the refresh itself.
+    store, _ = postgres
+    grants = [await store.create_grant(new_grant()) for _ in range(8)]
+    for grant in grants:  # one at a time: each alone in its batch
+        assert isinstance(await store.advance_refresh(attempt(grant.grant_id, 0)), Advanced)
+        assert await store.get_grant(grant.grant_id) is not None
+    for generation in (1, 2):  # all at once: one batch of eight, twice
+        outcomes = await asyncio.gather(
+            *(store.advance_refresh(attempt(grant.grant_id, generation)) for grant in grants)
+        )
+        assert all(isinstance(outcome, Advanced) for outcome in outcomes)
+        found = await asyncio.gather(*(store.get_grant(grant.grant_id) for grant in grants))
+        assert [grant and grant.refresh_generation for grant in found] == [generation + 1] * 8
+    dialect = store._db  # type: ignore[attr-defined]
+    plans = await _plan_counts(dialect._batch_pool)
+
+    def counted(start: str, end: str) -> tuple[int, int]:
+        """(generic, custom) plans of the statements with that start and end."""
+        rows = [
+            counts
+            for statement, counts in plans.items()
+            if statement.startswith(start) and statement.endswith(end)
+        ]
+        return sum(generic for generic, _ in rows), sum(custom for _, custom in rows)
+
+    assert counted("UPDATE grants SET", "prev_used_at") == (8, 0), plans  # one row
+    assert counted("UPDATE grants AS g", "prev_used_at") == (2, 0), plans  # a batch
+    assert counted("SELECT", "WHERE grant_id = $1") == (8, 0), plans
+    assert counted("SELECT", "= ANY($1::uuid[])") == (2, 0), plans
+    # The rest of the store keeps PostgreSQL's default, which plans range scans (a
+    # purge, a listing) for the values given.
+    row = await dialect.fetchrow("SHOW plan_cache_mode")
+    assert row is not None and row[0] == "auto"
+
+
+async def _plan_counts(pool: asyncpg.Pool) -> dict[str, tuple[int, int]]:
+    """(generic, custom) plans of each statement prepared on any of the pool's
+    connections (a session sees only its own), read holding all of them at once."""
+    counts: dict[str, tuple[int, int]] = {}
+    connections = [await pool.acquire() for _ in range(pool.get_max_size())]
+    try:
+        for connection in connections:
+            for statement, generic, custom in await connection.fetch(
+                "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+            ):
+                before = counts.get(statement, (0, 0))
+                counts[statement] = (before[0] + generic, before[1] + custom)
+    finally:
+        for connection in connections:
+            await pool.release(connection)
+    return counts
