@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncpg
 
@@ -106,7 +107,7 @@ async def test_batched_refreshes_and_reads_plan_once_on_connections_of_their_own
         found = await asyncio.gather(*(store.get_grant(grant.grant_id) for grant in grants))
         assert [grant and grant.refresh_generation for grant in found] == [generation + 1] * 8
     dialect = store._db  # type: ignore[attr-defined]
-    plans = await _plan_counts(dialect._batch_pool)
+    plans = await _plan_counts(dialect)
 
     def counted(start: str, end: str) -> tuple[int, int]:
         """(generic, custom) plans of the statements with that start and end."""
@@ -127,19 +128,39 @@ async def test_batched_refreshes_and_reads_plan_once_on_connections_of_their_own
     assert row is not None and row[0] == "auto"
 
 
-async def _plan_counts(pool: asyncpg.Pool) -> dict[str, tuple[int, int]]:
-    """(generic, custom) plans of each statement prepared on any of the pool's
-    connections (a session sees only its own), read holding all of them at once."""
+async def _plan_counts(dialect: Any) -> dict[str, tuple[int, int]]:
+    """(generic, custom) plans of each statement prepared on the batchers' connections
+    (a session sees only its own statements)."""
     counts: dict[str, tuple[int, int]] = {}
-    connections = [await pool.acquire() for _ in range(pool.get_max_size())]
-    try:
-        for connection in connections:
+    for held in (dialect._refresh_connection, dialect._read_connection):
+        async with held.use() as connection:
             for statement, generic, custom in await connection.fetch(
                 "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
             ):
                 before = counts.get(statement, (0, 0))
                 counts[statement] = (before[0] + generic, before[1] + custom)
-    finally:
-        for connection in connections:
-            await pool.release(connection)
     return counts
+
+
+async def test_batch_connections_the_server_closed_while_idle_are_replaced_unnoticed(
+    postgres: tuple[Store, str],
+) -> None:
+    # The batchers keep their connections between batches. One the server ended
+    # meanwhile (a restart, an administrator) must not fail the next request.
+    store, url = postgres
+    grant = await store.create_grant(new_grant())
+    assert await store.get_grant(grant.grant_id) is not None
+    assert isinstance(await store.advance_refresh(attempt(grant.grant_id, 0)), Advanced)
+    admin = await asyncpg.connect(url)
+    try:
+        ended = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+    assert ended >= 2
+    await asyncio.sleep(0.3)  # the driver hears the connections close
+    found = await store.get_grant(grant.grant_id)
+    assert found is not None and found.refresh_generation == 1
+    assert isinstance(await store.advance_refresh(attempt(grant.grant_id, 1)), Advanced)
