@@ -10,6 +10,12 @@ same chains run again, side by side in one run. Then: bytes of table and indexes
 per grant, the table's size and dead tuples after SUSTAIN seconds of refreshes
 (with the share of HOT updates), and `keyturn gc` purging GC expired grants while
 the chains keep refreshing (their p99 during the purge against before it).
+
+The sustained refreshes run in slices of SLICE seconds, each with its own rate and
+p99 and a line saying what PostgreSQL did meanwhile (checkpoints begun, WAL
+written, autovacuum and autoanalyze runs on the grants table, and whether one was
+still running when the slice ended), so that a slow tail can be told apart from
+the database's own housekeeping.
 """
 
 from __future__ import annotations
@@ -156,6 +162,34 @@ async def sizes(database: str) -> dict[str, float]:
         await connection.close()
 
 
+async def housekeeping(database: str) -> dict[str, float]:
+    """PostgreSQL's counters of the work it does by itself, for differences."""
+    connection = await asyncpg.connect(database)
+    try:
+        row = await connection.fetchrow(
+            "SELECT (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter)"
+            " AS checkpoints, pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') AS wal,"
+            " s.autovacuum_count AS vacuums, s.autoanalyze_count AS analyzes,"
+            " (SELECT count(*) FROM pg_stat_progress_vacuum p WHERE p.relid = s.relid)"
+            " AS vacuuming"
+            " FROM pg_stat_user_tables s WHERE s.relname = 'grants'"
+        )
+        assert row is not None
+        return {key: float(row[key]) for key in row.keys()}  # noqa: SIM118 (a Record)
+    finally:
+        await connection.close()
+
+
+def meanwhile(before: dict[str, float], after: dict[str, float]) -> str:
+    running = " (one still running)" if after["vacuuming"] else ""
+    return (
+        f"checkpoints begun {after['checkpoints'] - before['checkpoints']:.0f},"
+        f" WAL {(after['wal'] - before['wal']) / 2**20:,.0f} MiB,"
+        f" autovacuums {after['vacuums'] - before['vacuums']:.0f}{running},"
+        f" autoanalyzes {after['analyzes'] - before['analyzes']:.0f}"
+    )
+
+
 def describe(label: str, found: dict[str, float]) -> str:
     n = max(1.0, found["n"])
     hot = found["hot"] / found["updates"] if found["updates"] else 0.0
@@ -172,6 +206,7 @@ def main() -> None:
     parser.add_argument("--grants", type=int, default=10_000_000)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--sustain", type=float, default=600)
+    parser.add_argument("--slice", type=float, default=10, help="seconds a sustained slice")
     parser.add_argument("--gc", type=int, default=1_000_000, help="expired grants to purge")
     args = parser.parse_args()
     print(f"# growth: {args.grants:,} grants, {os.cpu_count()} cores", flush=True)
@@ -205,14 +240,18 @@ def main() -> None:
                 label, [16, 64], pids, base, pool, auth, args.seconds, "/oauth/token", True
             )
             if args.sustain:
-                rows.append(
-                    measure(
-                        f"{label}, sustained {args.sustain:.0f} s",
+                slices = max(1, round(args.sustain / args.slice))
+                for n in range(slices):
+                    before = asyncio.run(housekeeping(database))
+                    row = measure(
+                        f"{label}, sustained {n * args.slice:.0f}-{(n + 1) * args.slice:.0f} s",
                         64,
                         pids,
-                        lambda: wrk(base, pool, auth, 64, args.sustain),
+                        lambda: wrk(base, pool, auth, 64, args.slice),
                     )
-                )
+                    rows.append(row)
+                    done = meanwhile(before, asyncio.run(housekeeping(database)))
+                    print(f"{row.system}: p99 {row.p99_ms:.1f} ms; {done}", flush=True)
                 after = asyncio.run(sizes(database))
                 print(describe("after the sustained run", after), flush=True)
                 print(f"table size after / before: {after['heap'] / grown['heap']:.3f}")

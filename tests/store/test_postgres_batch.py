@@ -129,24 +129,29 @@ async def test_batched_refreshes_and_reads_plan_once_on_connections_of_their_own
 
 
 async def _plan_counts(dialect: Any) -> dict[str, tuple[int, int]]:
-    """(generic, custom) plans of each statement prepared on the batchers' connections
-    (a session sees only its own statements)."""
+    """(generic, custom) plans of each statement prepared on the batch connections (a
+    session sees only its own statements), read holding both of them at once."""
     counts: dict[str, tuple[int, int]] = {}
-    for held in (dialect._refresh_connection, dialect._read_connection):
-        async with held.use() as connection:
+    pool: asyncpg.Pool = dialect._batch_pool
+    connections = [await pool.acquire() for _ in range(pool.get_max_size())]
+    try:
+        for connection in connections:
             for statement, generic, custom in await connection.fetch(
                 "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
             ):
                 before = counts.get(statement, (0, 0))
                 counts[statement] = (before[0] + generic, before[1] + custom)
+    finally:
+        for connection in connections:
+            await pool.release(connection)
     return counts
 
 
 async def test_batch_connections_the_server_closed_while_idle_are_replaced_unnoticed(
     postgres: tuple[Store, str],
 ) -> None:
-    # The batchers keep their connections between batches. One the server ended
-    # meanwhile (a restart, an administrator) must not fail the next request.
+    # A batch connection the server ended while it was idle (a restart, an
+    # administrator) must not fail the next request.
     store, url = postgres
     grant = await store.create_grant(new_grant())
     assert await store.get_grant(grant.grant_id) is not None
