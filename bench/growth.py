@@ -150,39 +150,40 @@ async def fill(database: str, client_id: str, grants: int, expired: int) -> floa
     return time.monotonic() - started
 
 
-async def sizes(database: str) -> dict[str, float]:
+async def _counters(database: str, sql: str) -> dict[str, float]:
+    """The one row `sql` returns, as numbers by column name."""
     connection = await asyncpg.connect(database)
     try:
-        row = await connection.fetchrow(
-            "SELECT (SELECT count(*) FROM grants) AS n,"
-            " pg_relation_size('grants') AS heap,"
-            " pg_indexes_size('grants') AS indexes,"
-            " pg_total_relation_size('grants') AS total,"
-            " s.n_dead_tup AS dead, s.n_tup_upd AS updates, s.n_tup_hot_upd AS hot"
-            " FROM pg_stat_user_tables s WHERE s.relname = 'grants'"
-        )
+        row = await connection.fetchrow(sql)
         assert row is not None
         return {key: float(row[key]) for key in row.keys()}  # noqa: SIM118 (a Record)
     finally:
         await connection.close()
+
+
+async def sizes(database: str) -> dict[str, float]:
+    return await _counters(
+        database,
+        "SELECT (SELECT count(*) FROM grants) AS n,"
+        " pg_relation_size('grants') AS heap,"
+        " pg_indexes_size('grants') AS indexes,"
+        " pg_total_relation_size('grants') AS total,"
+        " s.n_dead_tup AS dead, s.n_tup_upd AS updates, s.n_tup_hot_upd AS hot"
+        " FROM pg_stat_user_tables s WHERE s.relname = 'grants'",
+    )
 
 
 async def housekeeping(database: str) -> dict[str, float]:
     """PostgreSQL's counters of the work it does by itself, for differences."""
-    connection = await asyncpg.connect(database)
-    try:
-        row = await connection.fetchrow(
-            "SELECT (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter)"
-            " AS checkpoints, pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') AS wal,"
-            " s.autovacuum_count AS vacuums, s.autoanalyze_count AS analyzes,"
-            " (SELECT count(*) FROM pg_stat_progress_vacuum p WHERE p.relid = s.relid)"
-            " AS vacuuming"
-            " FROM pg_stat_user_tables s WHERE s.relname = 'grants'"
-        )
-        assert row is not None
-        return {key: float(row[key]) for key in row.keys()}  # noqa: SIM118 (a Record)
-    finally:
-        await connection.close()
+    return await _counters(
+        database,
+        "SELECT (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter)"
+        " AS checkpoints, pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') AS wal,"
+        " s.autovacuum_count AS vacuums, s.autoanalyze_count AS analyzes,"
+        " (SELECT count(*) FROM pg_stat_progress_vacuum p WHERE p.relid = s.relid)"
+        " AS vacuuming"
+        " FROM pg_stat_user_tables s WHERE s.relname = 'grants'",
+    )
 
 
 def meanwhile(before: dict[str, float], after: dict[str, float]) -> str:
