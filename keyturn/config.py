@@ -108,7 +108,8 @@ class Settings(BaseSettings):
     )
     pool_size: int = _setting(10, "database connections per worker")
     # A transaction-pooling PgBouncer drops the notices that carry client changes
-    # between instances, so the one LISTEN connection per worker may bypass it.
+    # between instances and hands a session setting on to other clients, so the
+    # LISTEN connection and the two batch connections per worker may bypass it.
     listen_database: str | None = _setting(
         None,
         "PostgreSQL URL for the connections that keep session state: the one that hears "

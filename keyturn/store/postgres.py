@@ -149,6 +149,7 @@ class PostgresDialect(_Connection):
         a server connection some other client gets next. So behind one, `listen_url`
         must bypass it (or use a session-mode pool)."""
         listen_url = listen_url or url
+        # Names the setting whose URL failed (the batch pool's as well as the listener's).
         where = "" if listen_url == url else " for LISTEN (listen_database)"
         try:
             pool = await asyncpg.create_pool(
@@ -375,10 +376,10 @@ async def _as_stored(conn: asyncpg.Connection) -> None:
 async def _for_batches(conn: asyncpg.Connection) -> None:
     """A batch connection plans its statements once, not once a batch.
 
-    Its two statements have the same shape every time: arrays of at most a
-    batch's grant ids, each looked up by primary key, so one plan serves any
-    batch. PostgreSQL's default would plan each execution afresh with the
-    arrays' values, because the plan it makes for a batch of one or two looks
+    Its statements (the batched refresh and read, and their one-row forms for a
+    batch of one) look grants up by primary key whatever the values, so one plan
+    serves every batch. PostgreSQL's default would plan each execution afresh with
+    the arrays' values, because the plan it makes for a batch of one or two looks
     cheaper than a plan for any batch; for the refresh that planning cost about
     four times the statement's execution (0.22 ms against 0.05). Measured in
     the database's CPU per lone refresh: 0.5 ms planned each time, 0.2 ms with
